@@ -1,0 +1,12 @@
+(module
+  (type $t (func (param i32 i32) (result i32)))
+  (import "env" "f" (func $f (type $t)))
+  (memory 1 2)
+  (table 2 funcref)
+  (global $g (mut i32) (i32.const 0))
+  (func $add (export "add") (param $a i32) (param $b i32) (result i32)
+    (block (result i32)
+      (loop $l (br_if $l (i32.eqz (local.get $a))))
+      (i32.add (local.get $a) (local.get $b))))
+  (data (i32.const 8) "hello")
+  (elem (i32.const 0) $add))
