@@ -315,6 +315,9 @@ struct StoreOptions {
   // with Outcome::Terminated until the lifecycle layer recovers it. The spec test runner turns it
   // off, since the spec scripts keep calling an instance after it trapped.
   bool terminate_on_abort = true;
+  // After a panic or host error, put LLVM's shadow stack pointer global (`__stack_pointer`, or the
+  // first mutable i32 global that is not exported) back to its value at call entry.
+  bool restore_stack_pointer = true;
 };
 
 class Instance {

@@ -1,0 +1,921 @@
+#include "wasm/interp/compiler.h"
+
+#include <algorithm>
+
+#include "wasm/common/instr_reader.h"
+
+namespace rw::internal {
+
+using wasm::Opcode;
+
+uint32_t CompiledFunc::byte_offset_at(uint32_t code_pos) const {
+  auto it = std::upper_bound(offsets.begin(), offsets.end(), code_pos,
+                             [](uint32_t pos, const auto& entry) { return pos < entry.first; });
+  if (it == offsets.begin()) return offsets.empty() ? 0 : offsets.front().second;
+  return std::prev(it)->second;
+}
+
+namespace {
+
+constexpr uint32_t kNone = UINT32_MAX;
+
+enum class CtrlKind : uint8_t { Func, Block, Loop, If, Else, Try, Catch, TryTable };
+
+struct PendingCatch {
+  Handler handler;
+  uint32_t target_ctrl = 0;
+};
+
+struct Ctrl {
+  CtrlKind kind = CtrlKind::Block;
+  uint32_t base = 0;  // stack height below the block's parameters
+  uint32_t n_params = 0, n_results = 0;
+  bool unreachable = false;
+  uint32_t loop_start = 0;
+  std::vector<uint32_t> fixups;          // code words to patch with the end position
+  std::vector<uint32_t> handler_fixups;  // handlers whose target is the end position
+  uint32_t else_fixup = kNone;
+  uint32_t scratch = kNone;  // if: saved parameters; try: the caught exception
+  uint32_t scratch_count = 0;
+  uint32_t try_begin = 0, body_end = kNone;
+  std::vector<PendingCatch> catches;  // try_table
+  uint32_t label_arity() const { return kind == CtrlKind::Loop ? n_params : n_results; }
+};
+
+class Compiler {
+ public:
+  Compiler(const wasm::Module& m, uint32_t defined_index, CompiledFunc& out)
+      : m_(m), out_(out), defined_index_(defined_index) {}
+
+  bool run(std::string& error);
+
+ private:
+  // Emission
+  void begin(uint32_t op) {
+    if (out_.offsets.empty() || out_.offsets.back().second != cur_offset_ ||
+        out_.offsets.back().first != code().size())
+      out_.offsets.emplace_back(static_cast<uint32_t>(code().size()), cur_offset_);
+    code().push_back(op);
+    last_dst_pos_ = kNone;
+  }
+  void word(uint32_t w) { code().push_back(w); }
+  std::vector<uint32_t>& code() { return out_.code; }
+  uint32_t pos() const { return static_cast<uint32_t>(out_.code.size()); }
+  void bind_here() { last_dst_pos_ = kNone; }
+  void scratch_word(uint32_t scratch_index) {
+    scratch_refs_.push_back(pos());
+    word(scratch_index);
+  }
+
+  // Abstract stack
+  uint32_t height() const { return static_cast<uint32_t>(stack_.size()); }
+  uint32_t slot_at(uint32_t i) const { return stack_[i] != kNone ? stack_[i] : L_ + i; }
+  uint32_t pop() {
+    if (stack_.empty()) {
+      broken_ = true;
+      return 0;
+    }
+    uint32_t s = slot_at(height() - 1);
+    stack_.pop_back();
+    return s;
+  }
+  uint32_t push() {
+    stack_.push_back(kNone);
+    max_height_ = std::max(max_height_, height());
+    return L_ + height() - 1;
+  }
+  void push_local(uint32_t local) {
+    stack_.push_back(local);
+    max_height_ = std::max(max_height_, height());
+  }
+  void materialize(uint32_t i) {
+    if (stack_[i] == kNone) return;
+    uint32_t src = stack_[i];
+    stack_[i] = kNone;
+    begin(op_id(IOp::Copy));
+    word(L_ + i);
+    word(src);
+  }
+  void flush_all() {
+    for (uint32_t i = 0; i < height(); ++i) materialize(i);
+  }
+  void flush_local(uint32_t local) {
+    for (uint32_t i = 0; i < height(); ++i)
+      if (stack_[i] == local) materialize(i);
+  }
+  void set_height(uint32_t h) {
+    stack_.resize(h, kNone);
+    for (auto& e : stack_) e = kNone;  // callers only shrink materialised stacks
+    max_height_ = std::max(max_height_, h);
+  }
+  // Emits a result-producing op header and remembers where its destination word is, so that a
+  // following local.set can retarget it.
+  uint32_t push_result() {
+    uint32_t d = push();
+    last_dst_pos_ = pos();
+    last_dst_height_ = height() - 1;
+    word(d);
+    return d;
+  }
+
+  uint32_t alloc_scratch(uint32_t n) {
+    uint32_t s = scratch_top_;
+    scratch_top_ += n;
+    scratch_max_ = std::max(scratch_max_, scratch_top_);
+    return s;
+  }
+
+  void block_sig(const wasm::BlockType& bt, uint32_t& np, uint32_t& nr) {
+    switch (bt.kind) {
+      case wasm::BlockType::Kind::Empty: np = nr = 0; break;
+      case wasm::BlockType::Kind::Value:
+        np = 0;
+        nr = 1;
+        break;
+      case wasm::BlockType::Kind::Index:
+        if (bt.index >= m_.types.size()) {
+          broken_ = true;
+          np = nr = 0;
+          return;
+        }
+        np = static_cast<uint32_t>(m_.types[bt.index].params.size());
+        nr = static_cast<uint32_t>(m_.types[bt.index].results.size());
+        break;
+    }
+  }
+
+  Ctrl& ctrl_at_label(uint32_t label) {
+    if (label >= ctrls_.size()) {
+      broken_ = true;
+      return ctrls_.back();
+    }
+    return ctrls_[ctrls_.size() - 1 - label];
+  }
+  uint32_t ctrl_index_of_label(uint32_t label) const {
+    return static_cast<uint32_t>(ctrls_.size() - 1 - label);
+  }
+
+  void emit_return() {
+    flush_all();
+    uint32_t nr = num_results_;
+    if (height() < nr) {
+      broken_ = true;
+      return;
+    }
+    for (uint32_t i = 0; i < nr; ++i) {
+      uint32_t src = L_ + height() - nr + i;
+      if (src != i) {
+        begin(op_id(IOp::Copy));
+        word(i);
+        word(src);
+      }
+    }
+    begin(op_id(IOp::Ret));
+  }
+  bool branch_needs_copies(uint32_t target_index) const {
+    const Ctrl& t = ctrls_[target_index];
+    uint32_t arity = t.label_arity();
+    return arity > 0 && height() - arity != t.base;
+  }
+  void emit_branch_copies(uint32_t target_index) {
+    const Ctrl& t = ctrls_[target_index];
+    uint32_t arity = t.label_arity();
+    if (height() < arity) {
+      broken_ = true;
+      return;
+    }
+    for (uint32_t i = 0; i < arity; ++i) {
+      uint32_t src = L_ + height() - arity + i, dst = L_ + t.base + i;
+      if (src != dst) {
+        begin(op_id(IOp::Copy));
+        word(dst);
+        word(src);
+      }
+    }
+  }
+  // Writes the target word for a jump to `target_index`'s label at the current position.
+  void target_word(uint32_t target_index) {
+    Ctrl& t = ctrls_[target_index];
+    if (t.kind == CtrlKind::Loop) {
+      word(t.loop_start);
+    } else {
+      t.fixups.push_back(pos());
+      word(0);
+    }
+  }
+  // Unconditional branch to a label (copies, then jump; or return for the function label).
+  void emit_branch(uint32_t target_index) {
+    if (target_index == 0) {
+      emit_return();
+      return;
+    }
+    emit_branch_copies(target_index);
+    begin(op_id(IOp::Jump));
+    target_word(target_index);
+  }
+  void set_unreachable() {
+    ctrls_.back().unreachable = true;
+    if (height() >= ctrls_.back().base) set_height(ctrls_.back().base);
+  }
+
+  void emit_unary(Opcode op) {
+    uint32_t a = pop();
+    begin(op_id(op));
+    push_result();
+    word(a);
+  }
+  void emit_binary(Opcode op) {
+    uint32_t b = pop();
+    uint32_t a = pop();
+    begin(op_id(op));
+    push_result();
+    word(a);
+    word(b);
+  }
+
+  bool handle(const wasm::Instr& in);
+  void end_block();
+
+  const wasm::Module& m_;
+  CompiledFunc& out_;
+  uint32_t defined_index_;
+  uint32_t L_ = 0;
+  uint32_t num_results_ = 0;
+  std::vector<uint32_t> stack_;
+  uint32_t max_height_ = 0;
+  std::vector<Ctrl> ctrls_;
+  uint32_t scratch_top_ = 0, scratch_max_ = 0;
+  std::vector<uint32_t> scratch_refs_;
+  uint32_t last_dst_pos_ = kNone, last_dst_height_ = 0;
+  uint32_t cur_offset_ = 0;
+  uint32_t skip_depth_ = 0;
+  bool broken_ = false;
+  bool done_ = false;
+};
+
+bool Compiler::run(std::string& error) {
+  const wasm::FunctionBody& body = m_.codes[defined_index_];
+  const FuncType& type = m_.types[m_.functions[defined_index_]];
+  out_.num_params = static_cast<uint32_t>(type.params.size());
+  out_.num_results = num_results_ = static_cast<uint32_t>(type.results.size());
+  L_ = out_.num_params + body.local_count;
+  out_.num_locals = L_;
+
+  Ctrl func;
+  func.kind = CtrlKind::Func;
+  func.n_results = num_results_;
+  ctrls_.push_back(func);
+
+  if (body.code_end > m_.bytes.size() || body.code_begin > body.code_end) {
+    error = "function body out of range";
+    return false;
+  }
+  std::span<const uint8_t> bytes(m_.bytes.data() + body.code_begin,
+                                 body.code_end - body.code_begin);
+  wasm::InstrReader reader(bytes, body.code_begin);
+  wasm::Instr in;
+  while (!done_ && reader.next(in)) {
+    cur_offset_ = in.offset;
+    if (!handle(in) || broken_) {
+      error = "cannot translate instruction at offset " + std::to_string(in.offset);
+      return false;
+    }
+  }
+  if (!reader.ok()) {
+    error = reader.error();
+    return false;
+  }
+  if (!done_) {
+    error = "function body without end";
+    return false;
+  }
+  uint32_t scratch_base = L_ + max_height_;
+  for (uint32_t p : scratch_refs_) out_.code[p] += scratch_base;
+  for (Handler& h : out_.handlers)
+    if (h.exn_slot != kNone) h.exn_slot += scratch_base;
+  out_.frame_slots = scratch_base + scratch_max_;
+  return true;
+}
+
+void Compiler::end_block() {
+  Ctrl& c = ctrls_.back();
+  if (!c.unreachable) {
+    flush_all();
+  }
+  set_height(c.base + c.n_results);
+  if (c.kind == CtrlKind::TryTable) {
+    for (PendingCatch& pc : c.catches) {
+      Handler h = pc.handler;
+      h.begin = c.try_begin;
+      h.end = pos();
+      Ctrl& t = ctrls_[pc.target_ctrl];
+      if (t.kind == CtrlKind::Loop) {
+        h.target = t.loop_start;
+      } else {
+        t.handler_fixups.push_back(static_cast<uint32_t>(out_.handlers.size()));
+      }
+      out_.handlers.push_back(h);
+    }
+  }
+  uint32_t end_pos = pos();
+  bind_here();
+  for (uint32_t f : c.fixups) out_.code[f] = end_pos;
+  for (uint32_t h : c.handler_fixups) out_.handlers[h].target = end_pos;
+  if (c.else_fixup != kNone) out_.code[c.else_fixup] = end_pos;
+  scratch_top_ -= c.scratch_count;
+  ctrls_.pop_back();
+}
+
+bool Compiler::handle(const wasm::Instr& in) {
+  if (ctrls_.back().unreachable) {
+    switch (in.op) {
+      case Opcode::Block:
+      case Opcode::Loop:
+      case Opcode::If:
+      case Opcode::Try:
+      case Opcode::TryTable: ++skip_depth_; return true;
+      case Opcode::End:
+      case Opcode::Delegate:
+        if (skip_depth_ > 0) {
+          --skip_depth_;
+          return true;
+        }
+        break;
+      case Opcode::Else:
+      case Opcode::Catch:
+      case Opcode::CatchAll:
+        if (skip_depth_ > 0) return true;
+        break;
+      default: return true;
+    }
+  }
+
+  const Opcode op = in.op;
+  switch (op) {
+    case Opcode::Unreachable:
+      begin(op_id(op));
+      set_unreachable();
+      return true;
+    case Opcode::Nop: return true;
+
+    case Opcode::Block:
+    case Opcode::Loop:
+    case Opcode::If:
+    case Opcode::Try: {
+      uint32_t np, nr;
+      block_sig(in.block, np, nr);
+      uint32_t cond = op == Opcode::If ? pop() : 0;
+      flush_all();
+      if (height() < np) return false;
+      Ctrl c;
+      c.base = height() - np;
+      c.n_params = np;
+      c.n_results = nr;
+      if (op == Opcode::Block) {
+        c.kind = CtrlKind::Block;
+      } else if (op == Opcode::Loop) {
+        c.kind = CtrlKind::Loop;
+        bind_here();
+        c.loop_start = pos();
+        begin(op_id(IOp::LoopCheck));
+      } else if (op == Opcode::If) {
+        c.kind = CtrlKind::If;
+        if (np > 0) {
+          // The then-branch consumes the parameters in place; keep copies for the else-branch.
+          c.scratch = alloc_scratch(np);
+          c.scratch_count = np;
+          for (uint32_t i = 0; i < np; ++i) {
+            begin(op_id(IOp::Copy));
+            scratch_word(c.scratch + i);
+            word(L_ + c.base + i);
+          }
+        }
+        begin(op_id(IOp::JumpUnless));
+        word(cond);
+        c.else_fixup = pos();
+        word(0);
+      } else {
+        c.kind = CtrlKind::Try;
+        c.scratch = alloc_scratch(1);
+        c.scratch_count = 1;
+        bind_here();
+        c.try_begin = pos();
+      }
+      ctrls_.push_back(std::move(c));
+      return true;
+    }
+    case Opcode::TryTable: {
+      uint32_t np, nr;
+      block_sig(in.block, np, nr);
+      flush_all();
+      if (height() < np) return false;
+      Ctrl c;
+      c.kind = CtrlKind::TryTable;
+      c.base = height() - np;
+      c.n_params = np;
+      c.n_results = nr;
+      uint32_t depth = static_cast<uint32_t>(ctrls_.size());
+      for (const wasm::CatchClause& cc : in.catches) {
+        if (cc.label >= ctrls_.size()) return false;
+        PendingCatch p;
+        p.target_ctrl = ctrl_index_of_label(cc.label);
+        Handler& h = p.handler;
+        h.kind = (cc.kind == wasm::CatchKind::Catch || cc.kind == wasm::CatchKind::CatchRef)
+                     ? Handler::Kind::Catch
+                     : Handler::Kind::CatchAll;
+        h.push_ref =
+            cc.kind == wasm::CatchKind::CatchRef || cc.kind == wasm::CatchKind::CatchAllRef;
+        h.tag = cc.tag;
+        h.depth = depth;
+        h.dst = L_ + ctrls_[p.target_ctrl].base;
+        if (p.target_ctrl == 0) {
+          // Catching into the function label means returning: the values must end up in the
+          // result slots, then return. Route through a stub emitted at the end of the try_table.
+          // Simplest correct form: results slots start at 0.
+          h.dst = 0;
+        }
+        c.catches.push_back(p);
+      }
+      bind_here();
+      c.try_begin = pos();
+      ctrls_.push_back(std::move(c));
+      return true;
+    }
+    case Opcode::Else: {
+      Ctrl& c = ctrls_.back();
+      if (c.kind != CtrlKind::If) return false;
+      if (!c.unreachable) {
+        flush_all();
+        begin(op_id(IOp::Jump));
+        c.fixups.push_back(pos());
+        word(0);
+      }
+      bind_here();
+      out_.code[c.else_fixup] = pos();
+      c.else_fixup = kNone;
+      set_height(c.base);
+      for (uint32_t i = 0; i < c.n_params; ++i) {
+        begin(op_id(IOp::Copy));
+        word(L_ + c.base + i);
+        scratch_word(c.scratch + i);
+        push();
+      }
+      c.kind = CtrlKind::Else;
+      c.unreachable = false;
+      return true;
+    }
+    case Opcode::Catch:
+    case Opcode::CatchAll: {
+      Ctrl& c = ctrls_.back();
+      if (c.kind != CtrlKind::Try && c.kind != CtrlKind::Catch) return false;
+      if (!c.unreachable) {
+        flush_all();
+        begin(op_id(IOp::Jump));
+        c.fixups.push_back(pos());
+        word(0);
+      }
+      if (c.body_end == kNone) c.body_end = pos();
+      bind_here();
+      Handler h;
+      h.kind = op == Opcode::Catch ? Handler::Kind::Catch : Handler::Kind::CatchAll;
+      h.begin = c.try_begin;
+      h.end = c.body_end;
+      h.depth = static_cast<uint32_t>(ctrls_.size() - 1);
+      h.tag = in.index;
+      h.target = pos();
+      h.dst = L_ + c.base;
+      h.exn_slot = c.scratch;  // scratch index, rebased in run()
+      out_.handlers.push_back(h);
+      set_height(c.base);
+      if (op == Opcode::Catch) {
+        if (in.index >= m_.total_tags()) return false;
+        const FuncType& tt = m_.types[m_.tag_type_index(in.index)];
+        for (size_t i = 0; i < tt.params.size(); ++i) push();
+      }
+      c.kind = CtrlKind::Catch;
+      c.unreachable = false;
+      return true;
+    }
+    case Opcode::Delegate: {
+      Ctrl& c = ctrls_.back();
+      if (c.kind != CtrlKind::Try) return false;
+      if (!c.unreachable) flush_all();
+      Handler h;
+      h.kind = Handler::Kind::Delegate;
+      h.begin = c.try_begin;
+      h.end = pos();
+      h.depth = static_cast<uint32_t>(ctrls_.size() - 1);
+      // The label is resolved outside the try-delegate itself.
+      if (in.index + 1 >= ctrls_.size()) return false;
+      h.delegate_depth = static_cast<uint32_t>(ctrls_.size() - 2 - in.index);
+      out_.handlers.push_back(h);
+      end_block();
+      return true;
+    }
+    case Opcode::End: {
+      if (ctrls_.size() == 1) {
+        Ctrl& c = ctrls_.back();
+        if (!c.unreachable) {
+          emit_return();
+        } else {
+          begin(op_id(IOp::Ret));
+        }
+        if (!c.handler_fixups.empty()) {
+          // try_table catches that target the function label land their values in the result
+          // slots and return.
+          bind_here();
+          uint32_t ret_pos = pos();
+          begin(op_id(IOp::Ret));
+          for (uint32_t h : c.handler_fixups) out_.handlers[h].target = ret_pos;
+        }
+        done_ = true;
+        return true;
+      }
+      end_block();
+      return true;
+    }
+    case Opcode::Br: {
+      flush_all();
+      if (in.index >= ctrls_.size()) return false;
+      emit_branch(ctrl_index_of_label(in.index));
+      set_unreachable();
+      return true;
+    }
+    case Opcode::BrIf: {
+      uint32_t cond = pop();
+      flush_all();
+      if (in.index >= ctrls_.size()) return false;
+      uint32_t t = ctrl_index_of_label(in.index);
+      if (t == 0 || branch_needs_copies(t)) {
+        begin(op_id(IOp::JumpUnless));
+        word(cond);
+        uint32_t skip = pos();
+        word(0);
+        emit_branch(t);
+        bind_here();
+        out_.code[skip] = pos();
+      } else {
+        begin(op_id(IOp::JumpIf));
+        word(cond);
+        target_word(t);
+      }
+      return true;
+    }
+    case Opcode::BrTable: {
+      uint32_t index = pop();
+      flush_all();
+      const auto& targets = in.targets;
+      if (targets.empty()) return false;
+      for (uint32_t l : targets)
+        if (l >= ctrls_.size()) return false;
+      begin(op_id(IOp::JumpTable));
+      word(index);
+      word(static_cast<uint32_t>(targets.size() - 1));
+      uint32_t table_pos = pos();
+      std::vector<uint32_t> stubs;
+      for (uint32_t l : targets) {
+        uint32_t t = ctrl_index_of_label(l);
+        if (t == 0 || branch_needs_copies(t)) {
+          stubs.push_back(pos());
+          word(0);
+        } else {
+          target_word(t);
+        }
+      }
+      // Stubs for targets needing copies (or returns); identical labels share one stub.
+      std::vector<std::pair<uint32_t, uint32_t>> stub_for_label;
+      for (uint32_t i = 0; i < targets.size(); ++i) {
+        uint32_t word_pos = table_pos + i;
+        if (std::find(stubs.begin(), stubs.end(), word_pos) == stubs.end()) continue;
+        uint32_t l = targets[i];
+        auto it = std::find_if(stub_for_label.begin(), stub_for_label.end(),
+                               [&](const auto& p) { return p.first == l; });
+        if (it != stub_for_label.end()) {
+          out_.code[word_pos] = it->second;
+          continue;
+        }
+        bind_here();
+        uint32_t stub = pos();
+        stub_for_label.emplace_back(l, stub);
+        out_.code[word_pos] = stub;
+        emit_branch(ctrl_index_of_label(l));
+      }
+      set_unreachable();
+      return true;
+    }
+    case Opcode::Return:
+      emit_return();
+      set_unreachable();
+      return true;
+
+    case Opcode::Call:
+    case Opcode::ReturnCall: {
+      if (in.index >= m_.total_funcs()) return false;
+      const FuncType& ft = m_.func_type(in.index);
+      uint32_t np = static_cast<uint32_t>(ft.params.size());
+      uint32_t nr = static_cast<uint32_t>(ft.results.size());
+      flush_all();
+      if (height() < np) return false;
+      uint32_t base = L_ + height() - np;
+      begin(op_id(op == Opcode::Call ? IOp::CallFunc : IOp::ReturnCallFunc));
+      word(in.index);
+      word(base);
+      set_height(height() - np);
+      if (op == Opcode::ReturnCall) {
+        set_unreachable();
+      } else {
+        for (uint32_t i = 0; i < nr; ++i) push();
+      }
+      return true;
+    }
+    case Opcode::CallIndirect:
+    case Opcode::ReturnCallIndirect: {
+      if (in.index >= m_.types.size()) return false;
+      const FuncType& ft = m_.types[in.index];
+      uint32_t np = static_cast<uint32_t>(ft.params.size());
+      uint32_t nr = static_cast<uint32_t>(ft.results.size());
+      uint32_t elem = pop();
+      flush_all();
+      if (height() < np) return false;
+      uint32_t base = L_ + height() - np;
+      // The element index may sit in the first slot the callee's frame overwrites; the executor
+      // reads it before setting up the frame.
+      begin(op_id(op == Opcode::CallIndirect ? IOp::CallIndirectOp : IOp::ReturnCallIndirectOp));
+      word(in.index);
+      word(in.index2);
+      word(elem);
+      word(base);
+      set_height(height() - np);
+      if (op == Opcode::ReturnCallIndirect) {
+        set_unreachable();
+      } else {
+        for (uint32_t i = 0; i < nr; ++i) push();
+      }
+      return true;
+    }
+    case Opcode::Throw: {
+      if (in.index >= m_.total_tags()) return false;
+      const FuncType& tt = m_.types[m_.tag_type_index(in.index)];
+      uint32_t n = static_cast<uint32_t>(tt.params.size());
+      flush_all();
+      if (height() < n) return false;
+      begin(op_id(IOp::ThrowOp));
+      word(in.index);
+      word(L_ + height() - n);
+      set_unreachable();
+      return true;
+    }
+    case Opcode::ThrowRef: {
+      uint32_t s = pop();
+      begin(op_id(IOp::ThrowRefOp));
+      word(s);
+      set_unreachable();
+      return true;
+    }
+    case Opcode::Rethrow: {
+      if (in.index >= ctrls_.size()) return false;
+      Ctrl& c = ctrl_at_label(in.index);
+      if (c.kind != CtrlKind::Catch) return false;
+      begin(op_id(IOp::ThrowRefOp));
+      scratch_word(c.scratch);
+      set_unreachable();
+      return true;
+    }
+
+    case Opcode::Drop: pop(); return true;
+    case Opcode::Select:
+    case Opcode::SelectT: {
+      uint32_t cond = pop();
+      uint32_t b = pop();
+      uint32_t a = pop();
+      begin(op_id(IOp::SelectOp));
+      push_result();
+      word(a);
+      word(b);
+      word(cond);
+      return true;
+    }
+
+    case Opcode::LocalGet:
+      if (in.index >= L_) return false;
+      push_local(in.index);
+      return true;
+    case Opcode::LocalSet:
+    case Opcode::LocalTee: {
+      uint32_t k = in.index;
+      if (k >= L_ || stack_.empty()) return false;
+      uint32_t top = height() - 1;
+      bool top_is_k = stack_[top] == k;
+      bool retarget = stack_[top] == kNone && last_dst_pos_ != kNone && last_dst_height_ == top;
+      uint32_t dst_pos = last_dst_pos_;
+      uint32_t src = pop();
+      if (!top_is_k) {
+        flush_local(k);
+        if (retarget && last_dst_pos_ == dst_pos) {
+          out_.code[dst_pos] = k;
+        } else {
+          begin(op_id(IOp::Copy));
+          word(k);
+          word(src);
+        }
+      }
+      last_dst_pos_ = kNone;
+      if (op == Opcode::LocalTee) push_local(k);
+      return true;
+    }
+    case Opcode::GlobalGet: {
+      begin(op_id(op));
+      push_result();
+      word(in.index);
+      return true;
+    }
+    case Opcode::GlobalSet: {
+      uint32_t s = pop();
+      begin(op_id(op));
+      word(in.index);
+      word(s);
+      return true;
+    }
+    case Opcode::TableGet: {
+      uint32_t i = pop();
+      begin(op_id(op));
+      push_result();
+      word(in.index);
+      word(i);
+      return true;
+    }
+    case Opcode::TableSet: {
+      uint32_t v = pop();
+      uint32_t i = pop();
+      begin(op_id(op));
+      word(in.index);
+      word(i);
+      word(v);
+      return true;
+    }
+
+    case Opcode::I32Load:
+    case Opcode::I64Load:
+    case Opcode::F32Load:
+    case Opcode::F64Load:
+    case Opcode::I32Load8S:
+    case Opcode::I32Load8U:
+    case Opcode::I32Load16S:
+    case Opcode::I32Load16U:
+    case Opcode::I64Load8S:
+    case Opcode::I64Load8U:
+    case Opcode::I64Load16S:
+    case Opcode::I64Load16U:
+    case Opcode::I64Load32S:
+    case Opcode::I64Load32U: {
+      uint32_t a = pop();
+      begin(op_id(op));
+      push_result();
+      word(a);
+      word(static_cast<uint32_t>(in.mem.offset));
+      return true;
+    }
+    case Opcode::I32Store:
+    case Opcode::I64Store:
+    case Opcode::F32Store:
+    case Opcode::F64Store:
+    case Opcode::I32Store8:
+    case Opcode::I32Store16:
+    case Opcode::I64Store8:
+    case Opcode::I64Store16:
+    case Opcode::I64Store32: {
+      uint32_t v = pop();
+      uint32_t a = pop();
+      begin(op_id(op));
+      word(a);
+      word(v);
+      word(static_cast<uint32_t>(in.mem.offset));
+      return true;
+    }
+    case Opcode::MemorySize: {
+      begin(op_id(op));
+      push_result();
+      return true;
+    }
+    case Opcode::MemoryGrow: emit_unary(op); return true;
+
+    case Opcode::I32Const:
+    case Opcode::F32Const: {
+      begin(op_id(IOp::Const32));
+      push_result();
+      word(static_cast<uint32_t>(in.value));
+      return true;
+    }
+    case Opcode::I64Const:
+    case Opcode::F64Const: {
+      begin(op_id(IOp::Const64));
+      push_result();
+      word(static_cast<uint32_t>(in.value));
+      word(static_cast<uint32_t>(in.value >> 32));
+      return true;
+    }
+
+    case Opcode::RefNull: {
+      begin(op_id(IOp::Const32));
+      push_result();
+      word(0);
+      return true;
+    }
+    case Opcode::RefIsNull: emit_unary(op); return true;
+    case Opcode::RefFunc: {
+      begin(op_id(op));
+      push_result();
+      word(in.index);
+      return true;
+    }
+
+    case Opcode::MemoryInit: {
+      uint32_t n = pop(), s = pop(), d = pop();
+      begin(op_id(op));
+      word(in.index);
+      word(d);
+      word(s);
+      word(n);
+      return true;
+    }
+    case Opcode::DataDrop:
+    case Opcode::ElemDrop:
+      begin(op_id(op));
+      word(in.index);
+      return true;
+    case Opcode::MemoryCopy:
+    case Opcode::MemoryFill: {
+      uint32_t n = pop(), s = pop(), d = pop();
+      begin(op_id(op));
+      word(d);
+      word(s);
+      word(n);
+      return true;
+    }
+    case Opcode::TableInit:
+    case Opcode::TableCopy: {
+      uint32_t n = pop(), s = pop(), d = pop();
+      begin(op_id(op));
+      word(in.index);
+      word(in.index2);
+      word(d);
+      word(s);
+      word(n);
+      return true;
+    }
+    case Opcode::TableGrow: {
+      uint32_t n = pop(), init = pop();
+      begin(op_id(op));
+      push_result();
+      word(in.index);
+      word(init);
+      word(n);
+      return true;
+    }
+    case Opcode::TableSize: {
+      begin(op_id(op));
+      push_result();
+      word(in.index);
+      return true;
+    }
+    case Opcode::TableFill: {
+      uint32_t n = pop(), v = pop(), i = pop();
+      begin(op_id(op));
+      word(in.index);
+      word(i);
+      word(v);
+      word(n);
+      return true;
+    }
+
+    default: {
+      std::string_view sig = wasm::opcode_info(op).signature;
+      if (sig == "i:i" || sig == "I:I" || sig == "f:f" || sig == "F:F" || sig.size() == 3) {
+        // One operand, one result (all remaining fixed-signature unary ops and conversions).
+        if (sig.size() == 3 && sig[1] == ':') {
+          emit_unary(op);
+          return true;
+        }
+      }
+      if (sig.size() == 4 && sig[2] == ':') {
+        emit_binary(op);
+        return true;
+      }
+      return false;
+    }
+  }
+}
+
+}  // namespace
+
+bool compile_function(const wasm::Module& module, uint32_t defined_index, CompiledFunc& out,
+                      std::string& error) {
+  if (defined_index >= module.codes.size() || defined_index >= module.functions.size()) {
+    error = "no such function";
+    return false;
+  }
+  Compiler c(module, defined_index, out);
+  return c.run(error);
+}
+
+}  // namespace rw::internal

@@ -1,0 +1,82 @@
+#pragma once
+// Translation of a validated function body into the interpreter's internal code.
+//
+// The internal code is a stream of 32-bit words: an operation id followed by its operands. The
+// operand stack height is static at every instruction, so every local and every stack position
+// maps to a fixed 8-byte slot of the frame (slot = local index, or number of locals + height);
+// operations are three-address on slot indices. `local.get` produces no code: the consumer reads
+// the local's slot directly (the compiler materialises such pending reads when the local is
+// written, at control flow and at calls). An operation whose result is immediately stored by
+// `local.set` writes the local directly.
+//
+// Calling convention: a caller materialises the arguments in consecutive slots at the top of its
+// stack; the callee's frame starts there, so the arguments are its first locals, and the callee
+// leaves its results at its slots 0..n-1, which is where the caller expects them.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "wasm/common/module.h"
+
+namespace rw::internal {
+
+// Internal operations. The first Opcode::Count_ ids are the wasm opcodes themselves, used for
+// operations that keep their wasm meaning (numeric, memory, tables...); the rest are internal.
+enum class IOp : uint32_t {
+  FirstInternal = static_cast<uint32_t>(wasm::Opcode::Count_),
+  Copy = FirstInternal,  // dst, src
+  Const32,               // dst, imm
+  Const64,               // dst, lo, hi
+  Jump,                  // target
+  JumpIf,                // cond, target
+  JumpUnless,            // cond, target
+  JumpTable,             // index, count, targets[count + 1]
+  CallFunc,              // func index, arg slot
+  CallIndirectOp,        // type index, table index, element slot, arg slot
+  ReturnCallFunc,        // func index, arg slot
+  ReturnCallIndirectOp,  // type index, table index, element slot, arg slot
+  Ret,                   // (results already in slots 0..n-1)
+  LoopCheck,             // (interrupts and deadlines)
+  ThrowOp,               // tag index, payload slot
+  ThrowRefOp,            // slot
+  SelectOp,              // dst, a, b, cond
+  Count_
+};
+
+inline constexpr uint32_t op_id(wasm::Opcode op) { return static_cast<uint32_t>(op); }
+inline constexpr uint32_t op_id(IOp op) { return static_cast<uint32_t>(op); }
+
+// An exception handler: covers the code words [begin, end).
+struct Handler {
+  enum class Kind : uint8_t { Catch, CatchAll, Delegate };
+  Kind kind = Kind::Catch;
+  bool push_ref = false;  // catch_ref / catch_all_ref: the exnref follows the payload
+  uint32_t begin = 0, end = 0;
+  uint32_t depth = 0;  // control depth of the try construct (for delegate filtering)
+  uint32_t delegate_depth = 0;
+  uint32_t tag = 0;                // Catch: module tag index
+  uint32_t target = 0;             // code position to continue at
+  uint32_t dst = 0;                // slot of the first payload value
+  uint32_t exn_slot = UINT32_MAX;  // legacy catch: where the caught exception is kept for rethrow
+};
+
+struct CompiledFunc {
+  std::vector<uint32_t> code;
+  uint32_t num_params = 0;
+  uint32_t num_results = 0;
+  uint32_t num_locals = 0;   // including parameters
+  uint32_t frame_slots = 0;  // locals + maximum stack height + scratch
+  std::vector<Handler> handlers;
+  // (code position, byte offset in the module) for every instruction start, ascending.
+  std::vector<std::pair<uint32_t, uint32_t>> offsets;
+
+  uint32_t byte_offset_at(uint32_t code_pos) const;
+};
+
+// Translates defined function `defined_index` of a validated module. Returns false (with a
+// reason) only on input validation should have rejected.
+bool compile_function(const wasm::Module& module, uint32_t defined_index, CompiledFunc& out,
+                      std::string& error);
+
+}  // namespace rw::internal

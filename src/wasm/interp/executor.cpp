@@ -1,0 +1,1180 @@
+// The interpreter loop: direct-threaded dispatch (computed goto) over the compiled code, with an
+// explicit frame stack so guest recursion never consumes native stack.
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <limits>
+
+#include "wasm/interp/compiler.h"
+#include "wasm/interp/runtime.h"
+
+namespace rw::internal {
+
+using wasm::Opcode;
+
+uint64_t thread_cpu_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+namespace {
+
+// How many loop back-edges and calls run between two looks at interrupts and the deadline.
+constexpr int kTickInterval = 4096;
+
+template <class F>
+F wasm_min(F a, F b) {
+  if (a != a || b != b) return a + b;  // an arithmetic NaN
+  if (a == 0 && b == 0) return std::signbit(a) ? a : b;
+  return a < b ? a : b;
+}
+template <class F>
+F wasm_max(F a, F b) {
+  if (a != a || b != b) return a + b;
+  if (a == 0 && b == 0) return std::signbit(a) ? b : a;
+  return a > b ? a : b;
+}
+template <class F>
+F wasm_nearest(F a) {
+  return __builtin_roundeven(a);
+}
+inline float f32_of(uint64_t s) { return std::bit_cast<float>(static_cast<uint32_t>(s)); }
+inline double f64_of(uint64_t s) { return std::bit_cast<double>(s); }
+inline uint64_t slot_f32(float f) { return std::bit_cast<uint32_t>(f); }
+inline uint64_t slot_f64(double d) { return std::bit_cast<uint64_t>(d); }
+
+enum class Status { Ok, Exception, Trap };
+
+struct ExecOut {
+  TrapKind trap = TrapKind::Unreachable;
+  std::string message;
+  ExnObject* exn = nullptr;
+  std::vector<RawBacktraceFrame> backtrace;
+  std::shared_ptr<const CallResult> nested;  // an aborted nested entry we keep unwinding for
+};
+
+struct HostCallOutcome {
+  Status status = Status::Ok;
+  ExnObject* exn = nullptr;
+  TrapKind trap = TrapKind::HostAbort;
+  std::string message;
+  std::shared_ptr<const CallResult> nested;
+};
+
+HostCallOutcome call_host(StoreImpl* s, FuncInst* f, uint64_t* args_and_results,
+                          InstanceImpl* caller) {
+  HostCallOutcome out;
+  const FuncType& t = f->type;
+  Value argv_small[8];
+  Value resv_small[8];
+  std::vector<Value> argv_big, resv_big;
+  std::span<Value> argv, resv;
+  if (t.params.size() <= 8) {
+    argv = std::span<Value>(argv_small, t.params.size());
+  } else {
+    argv_big.resize(t.params.size());
+    argv = argv_big;
+  }
+  if (t.results.size() <= 8) {
+    resv = std::span<Value>(resv_small, t.results.size());
+  } else {
+    resv_big.resize(t.results.size());
+    resv = resv_big;
+  }
+  for (size_t i = 0; i < t.params.size(); ++i)
+    argv[i] = slot_to_value(t.params[i], args_and_results[i]);
+  for (size_t i = 0; i < t.results.size(); ++i) resv[i] = Value::zero(t.results[i]);
+
+  HostContext ctx(s->self, caller ? caller->self : nullptr);
+  HostResult r;
+  ++s->host_nesting;
+  try {
+    r = f->host(ctx, std::span<const Value>(argv.data(), argv.size()), resv);
+  } catch (...) {
+    r = HostResult::fail(std::current_exception(), "host function threw a C++ exception");
+  }
+  --s->host_nesting;
+
+  if (s->terminated && s->options.terminate_on_abort && s->nested_abort) {
+    // A nested entry aborted and terminated the store: keep unwinding whatever the host said.
+    out.status = Status::Trap;
+    out.trap = s->nested_abort->trap;
+    out.message = s->nested_abort->message;
+    out.nested = s->nested_abort;
+    return out;
+  }
+
+  auto make_exn = [&](TagInst* tag, const std::vector<Value>& payload) {
+    ExnObject* e = s->new_exception();
+    e->tag = tag;
+    e->payload.reserve(payload.size());
+    for (const Value& v : payload) e->payload.push_back(value_to_slot(v));
+    return e;
+  };
+
+  switch (r.kind) {
+    case HostResult::Kind::Ok:
+      for (size_t i = 0; i < t.results.size(); ++i) args_and_results[i] = value_to_slot(resv[i]);
+      return out;
+    case HostResult::Kind::Error: {
+      ExnObject* e = s->new_exception();
+      e->tag = &s->host_error_tag;
+      e->host_error = r.error;
+      e->message = r.message;
+      out.status = Status::Exception;
+      out.exn = e;
+      return out;
+    }
+    case HostResult::Kind::Abort:
+      out.status = Status::Trap;
+      out.trap = TrapKind::HostAbort;
+      out.message = r.message;
+      return out;
+    case HostResult::Kind::Throw: {
+      TagInst* tag = r.tag.impl();
+      if (!tag || tag->type.params.size() != r.payload.size()) {
+        out.status = Status::Trap;
+        out.trap = TrapKind::HostAbort;
+        out.message = "host function threw an exception with an invalid tag or payload";
+        return out;
+      }
+      out.status = Status::Exception;
+      out.exn = make_exn(tag, r.payload);
+      return out;
+    }
+    case HostResult::Kind::Propagate: {
+      const CallResult* nested = r.propagated.get();
+      if (!nested) {
+        out.status = Status::Trap;
+        out.trap = TrapKind::HostAbort;
+        out.message = "host function propagated nothing";
+        return out;
+      }
+      switch (nested->outcome) {
+        case Outcome::Ok:
+          for (size_t i = 0; i < t.results.size() && i < nested->values.size(); ++i)
+            args_and_results[i] = value_to_slot(nested->values[i]);
+          return out;
+        case Outcome::Panic:
+          out.status = Status::Exception;
+          if (!nested->exception_tag.valid()) {
+            out.status = Status::Trap;
+            out.message = nested->message;
+            return out;
+          }
+          out.exn = make_exn(nested->exception_tag.impl(), nested->exception_payload);
+          return out;
+        case Outcome::HostError: {
+          ExnObject* e = s->new_exception();
+          e->tag = &s->host_error_tag;
+          e->host_error = nested->host_error;
+          e->message = nested->message;
+          out.status = Status::Exception;
+          out.exn = e;
+          return out;
+        }
+        case Outcome::Abort:
+          out.status = Status::Trap;
+          out.trap = nested->trap;
+          out.message = nested->message;
+          out.nested = r.propagated;
+          return out;
+        case Outcome::Terminated:
+          out.status = Status::Trap;
+          out.trap = TrapKind::HostAbort;
+          out.message = nested->message.empty() ? "store terminated" : nested->message;
+          return out;
+      }
+      return out;
+    }
+  }
+  return out;
+}
+
+// Calls a host function from guest code; kept out of line so the interpreter loop holds no
+// objects with destructors.
+[[gnu::noinline]] Status host_call_into(StoreImpl* s, FuncInst* f, uint64_t* slots,
+                                        InstanceImpl* caller, ExecOut& out, ExnObject*& exn) {
+  HostCallOutcome r = call_host(s, f, slots, caller);
+  if (r.status == Status::Exception) exn = r.exn;
+  if (r.status == Status::Trap) {
+    out.trap = r.trap;
+    out.message = std::move(r.message);
+    out.nested = std::move(r.nested);
+  }
+  return r.status;
+}
+
+CompiledFunc* code_of(FuncInst* f) {
+  CompiledFunc* c = f->code_slot->load(std::memory_order_acquire);
+  if (c) return c;
+  const wasm::Module* ir = f->instance->ir;
+  return f->instance->module->compiled().get(f->func_index - ir->num_imported_funcs);
+}
+
+Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& out) {
+#define WASM_OP(name, prefix, code, text, imm, sig) &&L_##name,
+  static void* const kTable[] = {
+#include "wasm/common/opcodes.def"
+      &&L_Copy,
+      &&L_Const32,
+      &&L_Const64,
+      &&L_Jump,
+      &&L_JumpIf,
+      &&L_JumpUnless,
+      &&L_JumpTable,
+      &&L_CallFunc,
+      &&L_CallIndirectOp,
+      &&L_ReturnCallFunc,
+      &&L_ReturnCallIndirectOp,
+      &&L_Ret,
+      &&L_LoopCheck,
+      &&L_ThrowOp,
+      &&L_ThrowRefOp,
+      &&L_SelectOp,
+  };
+  static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
+
+  std::vector<Frame>& frames = s->frames;
+  const size_t entry_index = frames.size();
+  const StoreLimits& limits = s->options.limits;
+
+  FuncInst* callee = entry_func;
+  uint64_t* nfp = entry_fp;
+  CompiledFunc* code = nullptr;
+  const uint32_t* code_base = nullptr;
+  const uint32_t* pc = nullptr;
+  uint64_t* fp = nullptr;
+  InstanceImpl* inst = nullptr;
+  MemoryInst* mem0 = nullptr;
+  uint8_t* mem = nullptr;
+  uint64_t mem_size = 0;
+  int ticks = kTickInterval;
+  ExnObject* exn = nullptr;
+  size_t call_len = 0;
+  bool tail = false;
+
+#define NEXT() goto* kTable[*pc]
+#define RELOAD_MEM()       \
+  do {                     \
+    mem0 = inst->memory0;  \
+    mem = mem0->base;      \
+    mem_size = mem0->size; \
+  } while (0)
+#define TRAP(kind, msg)        \
+  do {                         \
+    out.trap = TrapKind::kind; \
+    out.message = msg;         \
+    goto trap;                 \
+  } while (0)
+
+  // Entry: set up the first frame like a call.
+  tail = false;
+  goto enter_guest;
+
+enter_guest : {
+  // `callee` is a guest function, `nfp` its frame base with the arguments in place.
+  CompiledFunc* cc = callee->code_slot->load(std::memory_order_acquire);
+  if (!cc) {
+    cc = code_of(callee);
+    if (!cc) {
+      if (frames.size() > entry_index) frames.back().pc = pc;
+      TRAP(Unreachable, "function could not be translated");
+    }
+  }
+  if ((!tail && frames.size() >= limits.max_call_depth) || nfp + cc->frame_slots > s->stack_limit) {
+    if (frames.size() > entry_index) frames.back().pc = pc;
+    TRAP(StackOverflow, "call stack exhausted");
+  }
+  std::memset(nfp + cc->num_params, 0, (cc->num_locals - cc->num_params) * sizeof(uint64_t));
+  if (tail) {
+    frames.back() = Frame{callee, cc, nfp, nullptr};
+  } else {
+    frames.push_back(Frame{callee, cc, nfp, nullptr});
+  }
+  code = cc;
+  code_base = cc->code.data();
+  pc = code_base;
+  fp = nfp;
+  if (callee->instance != inst) {
+    inst = callee->instance;
+    RELOAD_MEM();
+  }
+  if (--ticks <= 0) goto check_ticks;
+  NEXT();
+}
+
+check_ticks : {
+  ticks = kTickInterval;
+  int requested = s->interrupt_kind.load(std::memory_order_relaxed);
+  if (requested >= 0) {
+    s->interrupt_kind.store(-1, std::memory_order_relaxed);
+    frames.back().pc = pc;
+    out.trap = static_cast<TrapKind>(requested);
+    out.message = out.trap == TrapKind::CpuLimit ? "cpu time limit exceeded" : "interrupted";
+    goto trap;
+  }
+  if (s->deadline_ns != 0 && thread_cpu_ns() > s->deadline_ns) {
+    frames.back().pc = pc;
+    TRAP(CpuLimit, "cpu time limit exceeded");
+  }
+  NEXT();
+}
+
+  // ---------------------------------------------------------------------------------------
+  // Opcodes that never appear in compiled code.
+L_Block:
+L_Loop:
+L_If:
+L_Else:
+L_Try:
+L_Catch:
+L_Throw:
+L_Rethrow:
+L_ThrowRef:
+L_End:
+L_Br:
+L_BrIf:
+L_BrTable:
+L_Return:
+L_Call:
+L_CallIndirect:
+L_ReturnCall:
+L_ReturnCallIndirect:
+L_Delegate:
+L_CatchAll:
+L_Drop:
+L_Select:
+L_SelectT:
+L_TryTable:
+L_LocalGet:
+L_LocalSet:
+L_LocalTee:
+L_Nop:
+L_I32Const:
+L_I64Const:
+L_F32Const:
+L_F64Const:
+L_RefNull:
+  frames.back().pc = pc;
+  TRAP(Unreachable, "internal error: invalid compiled instruction");
+
+L_Unreachable:
+  frames.back().pc = pc;
+  TRAP(Unreachable, "unreachable");
+
+  // ---------------------------------------------------------------------------------------
+  // Internal operations
+L_Copy:
+  fp[pc[1]] = fp[pc[2]];
+  pc += 3;
+  NEXT();
+L_Const32:
+  fp[pc[1]] = pc[2];
+  pc += 3;
+  NEXT();
+L_Const64:
+  fp[pc[1]] = static_cast<uint64_t>(pc[2]) | (static_cast<uint64_t>(pc[3]) << 32);
+  pc += 4;
+  NEXT();
+L_Jump:
+  pc = code_base + pc[1];
+  NEXT();
+L_JumpIf:
+  if (static_cast<uint32_t>(fp[pc[1]]) != 0) {
+    pc = code_base + pc[2];
+  } else {
+    pc += 3;
+  }
+  NEXT();
+L_JumpUnless:
+  if (static_cast<uint32_t>(fp[pc[1]]) == 0) {
+    pc = code_base + pc[2];
+  } else {
+    pc += 3;
+  }
+  NEXT();
+L_JumpTable : {
+  uint32_t i = static_cast<uint32_t>(fp[pc[1]]);
+  uint32_t n = pc[2];
+  if (i > n) i = n;
+  pc = code_base + pc[3 + i];
+  NEXT();
+}
+L_SelectOp:
+  fp[pc[1]] = static_cast<uint32_t>(fp[pc[4]]) != 0 ? fp[pc[2]] : fp[pc[3]];
+  pc += 5;
+  NEXT();
+L_LoopCheck:
+  pc += 1;
+  if (--ticks <= 0) goto check_ticks;
+  NEXT();
+
+L_CallFunc:
+  callee = inst->funcs[pc[1]];
+  nfp = fp + pc[2];
+  call_len = 3;
+  tail = false;
+  goto do_call;
+L_CallIndirectOp : {
+  TableInst* t = inst->tables[pc[2]];
+  uint32_t i = static_cast<uint32_t>(fp[pc[3]]);
+  frames.back().pc = pc;
+  if (i >= t->elems.size()) TRAP(TableOutOfBounds, "undefined element");
+  callee = static_cast<FuncInst*>(t->elems[i]);
+  if (!callee) TRAP(IndirectCallNull, "uninitialized element");
+  if (callee->type_id != inst->type_ids[pc[1]])
+    TRAP(IndirectCallSignature, "indirect call type mismatch");
+  nfp = fp + pc[4];
+  call_len = 5;
+  tail = false;
+  goto do_call;
+}
+L_ReturnCallFunc : {
+  callee = inst->funcs[pc[1]];
+  uint32_t n = static_cast<uint32_t>(callee->type.params.size());
+  std::memmove(fp, fp + pc[2], n * sizeof(uint64_t));
+  nfp = fp;
+  call_len = 3;
+  tail = true;
+  goto do_call;
+}
+L_ReturnCallIndirectOp : {
+  TableInst* t = inst->tables[pc[2]];
+  uint32_t i = static_cast<uint32_t>(fp[pc[3]]);
+  frames.back().pc = pc;
+  if (i >= t->elems.size()) TRAP(TableOutOfBounds, "undefined element");
+  callee = static_cast<FuncInst*>(t->elems[i]);
+  if (!callee) TRAP(IndirectCallNull, "uninitialized element");
+  if (callee->type_id != inst->type_ids[pc[1]])
+    TRAP(IndirectCallSignature, "indirect call type mismatch");
+  uint32_t n = static_cast<uint32_t>(callee->type.params.size());
+  std::memmove(fp, fp + pc[4], n * sizeof(uint64_t));
+  nfp = fp;
+  call_len = 5;
+  tail = true;
+  goto do_call;
+}
+
+do_call:
+  frames.back().pc = pc;
+  if (!callee->is_host()) goto enter_guest;
+  {
+    if (s->host_nesting >= limits.max_host_nesting) TRAP(StackOverflow, "call stack exhausted");
+    Status host_status = host_call_into(s, callee, nfp, inst, out, exn);
+    RELOAD_MEM();
+    if (host_status == Status::Exception) goto throw_exn;
+    if (host_status == Status::Trap) goto trap;
+    if (tail) goto L_Ret;  // results are at fp[0..]
+    pc += call_len;
+    if (--ticks <= 0) goto check_ticks;
+    NEXT();
+  }
+
+L_Ret : {
+  frames.pop_back();
+  if (frames.size() == entry_index) return Status::Ok;
+  Frame& caller = frames.back();
+  code = caller.code;
+  code_base = code->code.data();
+  fp = caller.fp;
+  pc = caller.pc;
+  pc += (*pc == op_id(IOp::CallFunc)) ? 3 : 5;
+  if (caller.func->instance != inst) inst = caller.func->instance;
+  RELOAD_MEM();
+  NEXT();
+}
+
+L_ThrowOp : {
+  TagInst* tag = inst->tags[pc[1]];
+  ExnObject* e = s->new_exception();
+  e->tag = tag;
+  size_t n = tag->type.params.size();
+  e->payload.assign(fp + pc[2], fp + pc[2] + n);
+  exn = e;
+  frames.back().pc = pc;
+  goto throw_exn;
+}
+L_ThrowRefOp : {
+  exn = reinterpret_cast<ExnObject*>(fp[pc[1]]);
+  frames.back().pc = pc;
+  if (!exn) TRAP(NullReference, "null exception reference");
+  goto throw_exn;
+}
+
+throw_exn : {
+  // Search the handler tables up the frame stack; frames without a handler are unwound.
+  out.backtrace.clear();
+  for (;;) {
+    Frame& f = frames.back();
+    CompiledFunc* c = f.code;
+    uint32_t at = static_cast<uint32_t>(f.pc - c->code.data());
+    uint32_t filter = UINT32_MAX;
+    for (const Handler& h : c->handlers) {
+      if (h.depth > filter || at < h.begin || at >= h.end) continue;
+      if (h.kind == Handler::Kind::Delegate) {
+        filter = h.delegate_depth;
+        continue;
+      }
+      if (h.kind == Handler::Kind::Catch && exn->tag != f.func->instance->tags[h.tag]) continue;
+      uint64_t* dst = f.fp + h.dst;
+      size_t n = 0;
+      if (h.kind == Handler::Kind::Catch) {
+        n = exn->payload.size();
+        std::memcpy(dst, exn->payload.data(), n * sizeof(uint64_t));
+      }
+      if (h.push_ref) dst[n] = reinterpret_cast<uint64_t>(exn);
+      if (h.exn_slot != UINT32_MAX) f.fp[h.exn_slot] = reinterpret_cast<uint64_t>(exn);
+      code = c;
+      code_base = c->code.data();
+      fp = f.fp;
+      pc = code_base + h.target;
+      inst = f.func->instance;
+      RELOAD_MEM();
+      out.backtrace.clear();
+      NEXT();
+    }
+    out.backtrace.push_back({f.func, at});
+    frames.pop_back();
+    if (frames.size() == entry_index) {
+      out.exn = exn;
+      return Status::Exception;
+    }
+  }
+}
+
+trap : {
+  // Traps are never caught: unwind every frame of this entry without running handlers.
+  out.backtrace.clear();
+  for (size_t i = frames.size(); i > entry_index; --i) {
+    Frame& f = frames[i - 1];
+    const uint32_t* at = f.pc ? f.pc : f.code->code.data();
+    out.backtrace.push_back({f.func, static_cast<uint32_t>(at - f.code->code.data())});
+  }
+  frames.resize(entry_index);
+  return Status::Trap;
+}
+
+  // ---------------------------------------------------------------------------------------
+  // Variables, tables, references
+
+L_GlobalGet:
+  fp[pc[1]] = inst->globals[pc[2]]->value;
+  pc += 3;
+  NEXT();
+L_GlobalSet:
+  inst->globals[pc[1]]->value = fp[pc[2]];
+  pc += 3;
+  NEXT();
+L_TableGet : {
+  TableInst* t = inst->tables[pc[2]];
+  uint32_t i = static_cast<uint32_t>(fp[pc[3]]);
+  if (i >= t->elems.size()) {
+    frames.back().pc = pc;
+    TRAP(TableOutOfBounds, "out of bounds table access");
+  }
+  fp[pc[1]] = reinterpret_cast<uint64_t>(t->elems[i]);
+  pc += 4;
+  NEXT();
+}
+L_TableSet : {
+  TableInst* t = inst->tables[pc[1]];
+  uint32_t i = static_cast<uint32_t>(fp[pc[2]]);
+  if (i >= t->elems.size()) {
+    frames.back().pc = pc;
+    TRAP(TableOutOfBounds, "out of bounds table access");
+  }
+  t->elems[i] = reinterpret_cast<void*>(fp[pc[3]]);
+  pc += 4;
+  NEXT();
+}
+L_TableSize:
+  fp[pc[1]] = static_cast<uint32_t>(inst->tables[pc[2]]->elems.size());
+  pc += 3;
+  NEXT();
+L_TableGrow : {
+  TableInst* t = inst->tables[pc[2]];
+  uint64_t n = static_cast<uint32_t>(fp[pc[4]]);
+  uint64_t old = t->elems.size();
+  if (old + n > t->max_elems) {
+    fp[pc[1]] = static_cast<uint32_t>(-1);
+  } else {
+    t->elems.resize(old + n, reinterpret_cast<void*>(fp[pc[3]]));
+    t->type.limits.min = old + n;
+    fp[pc[1]] = static_cast<uint32_t>(old);
+  }
+  pc += 5;
+  NEXT();
+}
+L_TableFill : {
+  TableInst* t = inst->tables[pc[1]];
+  uint64_t i = static_cast<uint32_t>(fp[pc[2]]);
+  uint64_t n = static_cast<uint32_t>(fp[pc[4]]);
+  if (i + n > t->elems.size()) {
+    frames.back().pc = pc;
+    TRAP(TableOutOfBounds, "out of bounds table access");
+  }
+  void* v = reinterpret_cast<void*>(fp[pc[3]]);
+  for (uint64_t k = 0; k < n; ++k) t->elems[i + k] = v;
+  pc += 5;
+  NEXT();
+}
+L_TableCopy : {
+  TableInst* dt = inst->tables[pc[1]];
+  TableInst* st = inst->tables[pc[2]];
+  uint64_t d = static_cast<uint32_t>(fp[pc[3]]);
+  uint64_t sidx = static_cast<uint32_t>(fp[pc[4]]);
+  uint64_t n = static_cast<uint32_t>(fp[pc[5]]);
+  if (d + n > dt->elems.size() || sidx + n > st->elems.size()) {
+    frames.back().pc = pc;
+    TRAP(TableOutOfBounds, "out of bounds table access");
+  }
+  if (n) std::memmove(dt->elems.data() + d, st->elems.data() + sidx, n * sizeof(void*));
+  pc += 6;
+  NEXT();
+}
+L_TableInit : {
+  const std::vector<void*>& seg = inst->elem_segments[pc[1]];
+  TableInst* t = inst->tables[pc[2]];
+  uint64_t d = static_cast<uint32_t>(fp[pc[3]]);
+  uint64_t sidx = static_cast<uint32_t>(fp[pc[4]]);
+  uint64_t n = static_cast<uint32_t>(fp[pc[5]]);
+  if (sidx + n > seg.size() || d + n > t->elems.size()) {
+    frames.back().pc = pc;
+    TRAP(TableOutOfBounds, "out of bounds table access");
+  }
+  for (uint64_t k = 0; k < n; ++k) t->elems[d + k] = seg[sidx + k];
+  pc += 6;
+  NEXT();
+}
+L_ElemDrop:
+  inst->elem_segments[pc[1]].clear();
+  inst->elem_segments[pc[1]].shrink_to_fit();
+  pc += 2;
+  NEXT();
+L_RefIsNull:
+  fp[pc[1]] = fp[pc[2]] == 0 ? 1 : 0;
+  pc += 3;
+  NEXT();
+L_RefFunc:
+  fp[pc[1]] = reinterpret_cast<uint64_t>(inst->funcs[pc[2]]);
+  pc += 3;
+  NEXT();
+
+  // ---------------------------------------------------------------------------------------
+  // Memory
+
+#define LOAD(name, T, expr)                                                        \
+  L_##name : {                                                                     \
+    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[2]])) + pc[3]; \
+    if (ea + sizeof(T) > mem_size) goto oob;                                       \
+    T v;                                                                           \
+    std::memcpy(&v, mem + ea, sizeof(T));                                          \
+    fp[pc[1]] = (expr);                                                            \
+    pc += 4;                                                                       \
+    NEXT();                                                                        \
+  }
+  LOAD(I32Load, uint32_t, v)
+  LOAD(I64Load, uint64_t, v)
+  LOAD(F32Load, uint32_t, v)
+  LOAD(F64Load, uint64_t, v)
+  LOAD(I32Load8S, int8_t, static_cast<uint32_t>(static_cast<int32_t>(v)))
+  LOAD(I32Load8U, uint8_t, static_cast<uint32_t>(v))
+  LOAD(I32Load16S, int16_t, static_cast<uint32_t>(static_cast<int32_t>(v)))
+  LOAD(I32Load16U, uint16_t, static_cast<uint32_t>(v))
+  LOAD(I64Load8S, int8_t, static_cast<uint64_t>(static_cast<int64_t>(v)))
+  LOAD(I64Load8U, uint8_t, static_cast<uint64_t>(v))
+  LOAD(I64Load16S, int16_t, static_cast<uint64_t>(static_cast<int64_t>(v)))
+  LOAD(I64Load16U, uint16_t, static_cast<uint64_t>(v))
+  LOAD(I64Load32S, int32_t, static_cast<uint64_t>(static_cast<int64_t>(v)))
+  LOAD(I64Load32U, uint32_t, static_cast<uint64_t>(v))
+#undef LOAD
+
+#define STORE(name, T)                                                             \
+  L_##name : {                                                                     \
+    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[1]])) + pc[3]; \
+    if (ea + sizeof(T) > mem_size) goto oob;                                       \
+    T v = static_cast<T>(fp[pc[2]]);                                               \
+    store_bytes(mem0, mem, ea, &v, sizeof(T));                                     \
+    pc += 4;                                                                       \
+    NEXT();                                                                        \
+  }
+  STORE(I32Store, uint32_t)
+  STORE(I64Store, uint64_t)
+  STORE(F32Store, uint32_t)
+  STORE(F64Store, uint64_t)
+  STORE(I32Store8, uint8_t)
+  STORE(I32Store16, uint16_t)
+  STORE(I64Store8, uint8_t)
+  STORE(I64Store16, uint16_t)
+  STORE(I64Store32, uint32_t)
+#undef STORE
+
+oob:
+  frames.back().pc = pc;
+  TRAP(MemoryOutOfBounds, "out of bounds memory access");
+
+L_MemorySize:
+  fp[pc[1]] = mem0->pages();
+  pc += 2;
+  NEXT();
+L_MemoryGrow : {
+  int64_t old = mem0->grow(static_cast<uint32_t>(fp[pc[2]]));
+  if (old < 0) s->grow_failed = true;
+  fp[pc[1]] = static_cast<uint32_t>(old);
+  RELOAD_MEM();
+  pc += 3;
+  NEXT();
+}
+L_MemoryInit : {
+  uint32_t seg = pc[1];
+  uint64_t d = static_cast<uint32_t>(fp[pc[2]]);
+  uint64_t sidx = static_cast<uint32_t>(fp[pc[3]]);
+  uint64_t n = static_cast<uint32_t>(fp[pc[4]]);
+  const std::vector<uint8_t>& bytes = inst->ir->datas[seg].bytes;
+  uint64_t seg_size = inst->data_dropped[seg] ? 0 : bytes.size();
+  if (sidx + n > seg_size || d + n > mem_size) goto oob;
+  if (n) store_bytes(mem0, mem, d, bytes.data() + sidx, n);
+  pc += 5;
+  NEXT();
+}
+L_DataDrop:
+  inst->data_dropped[pc[1]] = 1;
+  pc += 2;
+  NEXT();
+L_MemoryCopy : {
+  uint64_t d = static_cast<uint32_t>(fp[pc[1]]);
+  uint64_t sidx = static_cast<uint32_t>(fp[pc[2]]);
+  uint64_t n = static_cast<uint32_t>(fp[pc[3]]);
+  if (sidx + n > mem_size || d + n > mem_size) goto oob;
+  if (n) move_bytes(mem0, mem, d, sidx, n);
+  pc += 4;
+  NEXT();
+}
+L_MemoryFill : {
+  uint64_t d = static_cast<uint32_t>(fp[pc[1]]);
+  uint8_t v = static_cast<uint8_t>(fp[pc[2]]);
+  uint64_t n = static_cast<uint32_t>(fp[pc[3]]);
+  if (d + n > mem_size) goto oob;
+  if (n) fill_bytes(mem0, mem, d, v, n);
+  pc += 4;
+  NEXT();
+}
+
+// ---------------------------------------------------------------------------------------
+// Numeric
+
+#define A32 static_cast<uint32_t>(fp[pc[2]])
+#define B32 static_cast<uint32_t>(fp[pc[3]])
+#define A64 fp[pc[2]]
+#define B64 fp[pc[3]]
+#define AF32 f32_of(fp[pc[2]])
+#define BF32 f32_of(fp[pc[3]])
+#define AF64 f64_of(fp[pc[2]])
+#define BF64 f64_of(fp[pc[3]])
+#define UN(name, expr)  \
+  L_##name : {          \
+    fp[pc[1]] = (expr); \
+    pc += 3;            \
+    NEXT();             \
+  }
+#define BIN(name, expr) \
+  L_##name : {          \
+    fp[pc[1]] = (expr); \
+    pc += 4;            \
+    NEXT();             \
+  }
+#define B(x) static_cast<uint64_t>((x) ? 1 : 0)
+#define S32(x) static_cast<int32_t>(x)
+#define S64(x) static_cast<int64_t>(x)
+#define U32(x) static_cast<uint64_t>(static_cast<uint32_t>(x))
+
+  UN(I32Eqz, B(A32 == 0))
+  BIN(I32Eq, B(A32 == B32))
+  BIN(I32Ne, B(A32 != B32))
+  BIN(I32LtS, B(S32(A32) < S32(B32)))
+  BIN(I32LtU, B(A32 < B32))
+  BIN(I32GtS, B(S32(A32) > S32(B32)))
+  BIN(I32GtU, B(A32 > B32))
+  BIN(I32LeS, B(S32(A32) <= S32(B32)))
+  BIN(I32LeU, B(A32 <= B32))
+  BIN(I32GeS, B(S32(A32) >= S32(B32)))
+  BIN(I32GeU, B(A32 >= B32))
+  UN(I64Eqz, B(A64 == 0))
+  BIN(I64Eq, B(A64 == B64))
+  BIN(I64Ne, B(A64 != B64))
+  BIN(I64LtS, B(S64(A64) < S64(B64)))
+  BIN(I64LtU, B(A64 < B64))
+  BIN(I64GtS, B(S64(A64) > S64(B64)))
+  BIN(I64GtU, B(A64 > B64))
+  BIN(I64LeS, B(S64(A64) <= S64(B64)))
+  BIN(I64LeU, B(A64 <= B64))
+  BIN(I64GeS, B(S64(A64) >= S64(B64)))
+  BIN(I64GeU, B(A64 >= B64))
+  BIN(F32Eq, B(AF32 == BF32))
+  BIN(F32Ne, B(AF32 != BF32))
+  BIN(F32Lt, B(AF32 < BF32))
+  BIN(F32Gt, B(AF32 > BF32))
+  BIN(F32Le, B(AF32 <= BF32))
+  BIN(F32Ge, B(AF32 >= BF32))
+  BIN(F64Eq, B(AF64 == BF64))
+  BIN(F64Ne, B(AF64 != BF64))
+  BIN(F64Lt, B(AF64 < BF64))
+  BIN(F64Gt, B(AF64 > BF64))
+  BIN(F64Le, B(AF64 <= BF64))
+  BIN(F64Ge, B(AF64 >= BF64))
+
+  UN(I32Clz, U32(std::countl_zero(A32)))
+  UN(I32Ctz, U32(std::countr_zero(A32)))
+  UN(I32Popcnt, U32(std::popcount(A32)))
+  BIN(I32Add, U32(A32 + B32))
+  BIN(I32Sub, U32(A32 - B32))
+  BIN(I32Mul, U32(A32 * B32))
+L_I32DivS : {
+  int32_t a = S32(A32), b = S32(B32);
+  if (b == 0) goto div_zero;
+  if (a == std::numeric_limits<int32_t>::min() && b == -1) goto int_overflow;
+  fp[pc[1]] = U32(a / b);
+  pc += 4;
+  NEXT();
+}
+L_I32DivU : {
+  uint32_t a = A32, b = B32;
+  if (b == 0) goto div_zero;
+  fp[pc[1]] = U32(a / b);
+  pc += 4;
+  NEXT();
+}
+L_I32RemS : {
+  int32_t a = S32(A32), b = S32(B32);
+  if (b == 0) goto div_zero;
+  fp[pc[1]] = (b == -1) ? 0 : U32(a % b);
+  pc += 4;
+  NEXT();
+}
+L_I32RemU : {
+  uint32_t a = A32, b = B32;
+  if (b == 0) goto div_zero;
+  fp[pc[1]] = U32(a % b);
+  pc += 4;
+  NEXT();
+}
+  BIN(I32And, U32(A32 & B32))
+  BIN(I32Or, U32(A32 | B32))
+  BIN(I32Xor, U32(A32 ^ B32))
+  BIN(I32Shl, U32(A32 << (B32 & 31)))
+  BIN(I32ShrS, U32(S32(A32) >> (B32 & 31)))
+  BIN(I32ShrU, U32(A32 >> (B32 & 31)))
+  BIN(I32Rotl, U32(std::rotl(A32, static_cast<int>(B32 & 31))))
+  BIN(I32Rotr, U32(std::rotr(A32, static_cast<int>(B32 & 31))))
+  UN(I64Clz, static_cast<uint64_t>(std::countl_zero(A64)))
+  UN(I64Ctz, static_cast<uint64_t>(std::countr_zero(A64)))
+  UN(I64Popcnt, static_cast<uint64_t>(std::popcount(A64)))
+  BIN(I64Add, A64 + B64)
+  BIN(I64Sub, A64 - B64)
+  BIN(I64Mul, A64 * B64)
+L_I64DivS : {
+  int64_t a = S64(A64), b = S64(B64);
+  if (b == 0) goto div_zero;
+  if (a == std::numeric_limits<int64_t>::min() && b == -1) goto int_overflow;
+  fp[pc[1]] = static_cast<uint64_t>(a / b);
+  pc += 4;
+  NEXT();
+}
+L_I64DivU : {
+  uint64_t a = A64, b = B64;
+  if (b == 0) goto div_zero;
+  fp[pc[1]] = a / b;
+  pc += 4;
+  NEXT();
+}
+L_I64RemS : {
+  int64_t a = S64(A64), b = S64(B64);
+  if (b == 0) goto div_zero;
+  fp[pc[1]] = (b == -1) ? 0 : static_cast<uint64_t>(a % b);
+  pc += 4;
+  NEXT();
+}
+L_I64RemU : {
+  uint64_t a = A64, b = B64;
+  if (b == 0) goto div_zero;
+  fp[pc[1]] = a % b;
+  pc += 4;
+  NEXT();
+}
+  BIN(I64And, A64 & B64)
+  BIN(I64Or, A64 | B64)
+  BIN(I64Xor, A64 ^ B64)
+  BIN(I64Shl, A64 << (B64 & 63))
+  BIN(I64ShrS, static_cast<uint64_t>(S64(A64) >> (B64 & 63)))
+  BIN(I64ShrU, A64 >> (B64 & 63))
+  BIN(I64Rotl, std::rotl(A64, static_cast<int>(B64 & 63)))
+  BIN(I64Rotr, std::rotr(A64, static_cast<int>(B64 & 63)))
+
+  UN(F32Abs, U32(A32 & 0x7fffffffu))
+  UN(F32Neg, U32(A32 ^ 0x80000000u))
+  UN(F32Ceil, slot_f32(std::ceil(AF32)))
+  UN(F32Floor, slot_f32(std::floor(AF32)))
+  UN(F32Trunc, slot_f32(std::trunc(AF32)))
+  UN(F32Nearest, slot_f32(wasm_nearest(AF32)))
+  UN(F32Sqrt, slot_f32(std::sqrt(AF32)))
+  BIN(F32Add, slot_f32(AF32 + BF32))
+  BIN(F32Sub, slot_f32(AF32 - BF32))
+  BIN(F32Mul, slot_f32(AF32 * BF32))
+  BIN(F32Div, slot_f32(AF32 / BF32))
+  BIN(F32Min, slot_f32(wasm_min(AF32, BF32)))
+  BIN(F32Max, slot_f32(wasm_max(AF32, BF32)))
+  BIN(F32Copysign, U32((A32 & 0x7fffffffu) | (B32 & 0x80000000u)))
+  UN(F64Abs, A64 & 0x7fffffffffffffffull)
+  UN(F64Neg, A64 ^ 0x8000000000000000ull)
+  UN(F64Ceil, slot_f64(std::ceil(AF64)))
+  UN(F64Floor, slot_f64(std::floor(AF64)))
+  UN(F64Trunc, slot_f64(std::trunc(AF64)))
+  UN(F64Nearest, slot_f64(wasm_nearest(AF64)))
+  UN(F64Sqrt, slot_f64(std::sqrt(AF64)))
+  BIN(F64Add, slot_f64(AF64 + BF64))
+  BIN(F64Sub, slot_f64(AF64 - BF64))
+  BIN(F64Mul, slot_f64(AF64 * BF64))
+  BIN(F64Div, slot_f64(AF64 / BF64))
+  BIN(F64Min, slot_f64(wasm_min(AF64, BF64)))
+  BIN(F64Max, slot_f64(wasm_max(AF64, BF64)))
+  BIN(F64Copysign, (A64 & 0x7fffffffffffffffull) | (B64 & 0x8000000000000000ull))
+
+  UN(I32WrapI64, U32(A64))
+  // Trapping float -> int truncations: NaN is an invalid conversion, out of range an overflow.
+#define TRUNC(name, F, get, T, lo_ok, hi_ok, store) \
+  L_##name : {                                      \
+    F x = get;                                      \
+    if (x != x) goto invalid_conv;                  \
+    if (!(lo_ok) || !(hi_ok)) goto int_overflow;    \
+    fp[pc[1]] = store(static_cast<T>(x));           \
+    pc += 3;                                        \
+    NEXT();                                         \
+  }
+#define STORE32(v) U32(v)
+#define STORE64(v) static_cast<uint64_t>(v)
+  TRUNC(I32TruncF32S, float, AF32, int32_t, x >= -2147483648.0f, x < 2147483648.0f, STORE32)
+  TRUNC(I32TruncF32U, float, AF32, uint32_t, x > -1.0f, x < 4294967296.0f, STORE32)
+  TRUNC(I32TruncF64S, double, AF64, int32_t, x > -2147483649.0, x < 2147483648.0, STORE32)
+  TRUNC(I32TruncF64U, double, AF64, uint32_t, x > -1.0, x < 4294967296.0, STORE32)
+  TRUNC(I64TruncF32S, float, AF32, int64_t, x >= -9223372036854775808.0f,
+        x < 9223372036854775808.0f, STORE64)
+  TRUNC(I64TruncF32U, float, AF32, uint64_t, x > -1.0f, x < 18446744073709551616.0f, STORE64)
+  TRUNC(I64TruncF64S, double, AF64, int64_t, x >= -9223372036854775808.0, x < 9223372036854775808.0,
+        STORE64)
+  TRUNC(I64TruncF64U, double, AF64, uint64_t, x > -1.0, x < 18446744073709551616.0, STORE64)
+#undef TRUNC
+  UN(I64ExtendI32S, static_cast<uint64_t>(static_cast<int64_t>(S32(A32))))
+  UN(I64ExtendI32U, static_cast<uint64_t>(A32))
+  UN(F32ConvertI32S, slot_f32(static_cast<float>(S32(A32))))
+  UN(F32ConvertI32U, slot_f32(static_cast<float>(A32)))
+  UN(F32ConvertI64S, slot_f32(static_cast<float>(S64(A64))))
+  UN(F32ConvertI64U, slot_f32(static_cast<float>(A64)))
+  UN(F32DemoteF64, slot_f32(static_cast<float>(AF64)))
+  UN(F64ConvertI32S, slot_f64(static_cast<double>(S32(A32))))
+  UN(F64ConvertI32U, slot_f64(static_cast<double>(A32)))
+  UN(F64ConvertI64S, slot_f64(static_cast<double>(S64(A64))))
+  UN(F64ConvertI64U, slot_f64(static_cast<double>(A64)))
+  UN(F64PromoteF32, slot_f64(static_cast<double>(AF32)))
+  UN(I32ReinterpretF32, U32(A32))
+  UN(I64ReinterpretF64, A64)
+  UN(F32ReinterpretI32, U32(A32))
+  UN(F64ReinterpretI64, A64)
+  UN(I32Extend8S, U32(static_cast<int32_t>(static_cast<int8_t>(A32))))
+  UN(I32Extend16S, U32(static_cast<int32_t>(static_cast<int16_t>(A32))))
+  UN(I64Extend8S, static_cast<uint64_t>(static_cast<int64_t>(static_cast<int8_t>(A64))))
+  UN(I64Extend16S, static_cast<uint64_t>(static_cast<int64_t>(static_cast<int16_t>(A64))))
+  UN(I64Extend32S, static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(A64))))
+
+  // Saturating truncations.
+#define TRUNC_SAT(name, F, get, T, lo, hi, store) \
+  L_##name : {                                    \
+    F x = get;                                    \
+    T r;                                          \
+    if (x != x)                                   \
+      r = 0;                                      \
+    else if (!(lo))                               \
+      r = std::numeric_limits<T>::min();          \
+    else if (!(hi))                               \
+      r = std::numeric_limits<T>::max();          \
+    else                                          \
+      r = static_cast<T>(x);                      \
+    fp[pc[1]] = store(r);                         \
+    pc += 3;                                      \
+    NEXT();                                       \
+  }
+  TRUNC_SAT(I32TruncSatF32S, float, AF32, int32_t, x >= -2147483648.0f, x < 2147483648.0f, STORE32)
+  TRUNC_SAT(I32TruncSatF32U, float, AF32, uint32_t, x > -1.0f, x < 4294967296.0f, STORE32)
+  TRUNC_SAT(I32TruncSatF64S, double, AF64, int32_t, x > -2147483649.0, x < 2147483648.0, STORE32)
+  TRUNC_SAT(I32TruncSatF64U, double, AF64, uint32_t, x > -1.0, x < 4294967296.0, STORE32)
+  TRUNC_SAT(I64TruncSatF32S, float, AF32, int64_t, x >= -9223372036854775808.0f,
+            x < 9223372036854775808.0f, STORE64)
+  TRUNC_SAT(I64TruncSatF32U, float, AF32, uint64_t, x > -1.0f, x < 18446744073709551616.0f, STORE64)
+  TRUNC_SAT(I64TruncSatF64S, double, AF64, int64_t, x >= -9223372036854775808.0,
+            x < 9223372036854775808.0, STORE64)
+  TRUNC_SAT(I64TruncSatF64U, double, AF64, uint64_t, x > -1.0, x < 18446744073709551616.0, STORE64)
+#undef TRUNC_SAT
+
+div_zero:
+  frames.back().pc = pc;
+  TRAP(IntegerDivideByZero, "integer divide by zero");
+int_overflow:
+  frames.back().pc = pc;
+  TRAP(IntegerOverflow, "integer overflow");
+invalid_conv:
+  frames.back().pc = pc;
+  TRAP(InvalidConversion, "invalid conversion to integer");
+}
+
+std::vector<BacktraceFrame> resolve_backtrace(const std::vector<RawBacktraceFrame>& raw) {
+  std::vector<BacktraceFrame> bt;
+  bt.reserve(raw.size());
+  for (const RawBacktraceFrame& r : raw) {
+    BacktraceFrame f;
+    if (r.func->is_host()) {
+      f.name = r.func->host_name;
+    } else {
+      f.func_index = r.func->func_index;
+      f.name = r.func->instance->ir->function_name(r.func->func_index);
+      CompiledFunc* c = r.func->code_slot->load(std::memory_order_acquire);
+      if (c) f.offset = c->byte_offset_at(r.code_pos);
+    }
+    bt.push_back(std::move(f));
+  }
+  return bt;
+}
+
+}  // namespace
+
+CallResult invoke(StoreImpl* s, FuncInst* func, std::span<const Value> args, Instance* caller) {
+  CallResult result;
+  if (s->terminated) {
+    result.outcome = Outcome::Terminated;
+    result.message = "store terminated";
+    return result;
+  }
+  const FuncType& type = func->type;
+  if (args.size() != type.params.size()) {
+    result.outcome = Outcome::Abort;
+    result.trap = TrapKind::HostAbort;
+    result.message = "argument count mismatch: expected " + std::to_string(type.params.size()) +
+                     ", got " + std::to_string(args.size());
+    return result;
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i].type != type.params[i]) {
+      result.outcome = Outcome::Abort;
+      result.trap = TrapKind::HostAbort;
+      result.message = "argument " + std::to_string(i) + " has type " + to_string(args[i].type) +
+                       ", expected " + to_string(type.params[i]);
+      return result;
+    }
+  }
+  const bool outermost = s->frames.empty() && s->host_nesting == 0;
+  if (!outermost && s->host_nesting > s->options.limits.max_host_nesting) {
+    result.outcome = Outcome::Abort;
+    result.trap = TrapKind::StackOverflow;
+    result.message = "call stack exhausted";
+    return result;
+  }
+  if (!s->ensure_stack()) {
+    result.outcome = Outcome::Abort;
+    result.trap = TrapKind::StackOverflow;
+    result.message = "cannot reserve the value stack";
+    return result;
+  }
+  if (outermost) {
+    s->grow_failed = false;
+    s->nested_abort.reset();
+    auto limit = s->options.limits.cpu_time_per_call.count();
+    s->deadline_ns = limit > 0 ? thread_cpu_ns() + static_cast<uint64_t>(limit) : 0;
+  }
+
+  uint64_t* fp = s->stack_base;
+  if (!s->frames.empty()) {
+    const Frame& top = s->frames.back();
+    fp = top.fp + top.code->frame_slots;
+  }
+  size_t n = std::max(type.params.size(), type.results.size());
+  if (fp + n > s->stack_limit) {
+    result.outcome = Outcome::Abort;
+    result.trap = TrapKind::StackOverflow;
+    result.message = "call stack exhausted";
+    return result;
+  }
+  for (size_t i = 0; i < args.size(); ++i) fp[i] = value_to_slot(args[i]);
+
+  // The shadow stack pointer of the callee's instance, restored after a panic or host error.
+  GlobalInst* stack_pointer = nullptr;
+  uint64_t saved_sp = 0;
+  if (s->options.restore_stack_pointer && func->instance) {
+    const CompiledModule& cm = func->instance->module->compiled();
+    if (cm.stack_pointer_global) {
+      stack_pointer = func->instance->globals[*cm.stack_pointer_global];
+      saved_sp = stack_pointer->value;
+    }
+  }
+
+  Status status;
+  ExecOut out;
+  if (func->is_host()) {
+    HostCallOutcome r = call_host(s, func, fp, caller ? caller->impl() : nullptr);
+    status = r.status;
+    out.exn = r.exn;
+    out.trap = r.trap;
+    out.message = std::move(r.message);
+    out.nested = std::move(r.nested);
+  } else {
+    status = execute(s, func, fp, out);
+  }
+
+  switch (status) {
+    case Status::Ok:
+      result.values.reserve(type.results.size());
+      for (size_t i = 0; i < type.results.size(); ++i)
+        result.values.push_back(slot_to_value(type.results[i], fp[i]));
+      break;
+    case Status::Exception: {
+      ExnObject* e = out.exn;
+      result.backtrace = resolve_backtrace(out.backtrace);
+      if (e->tag == &s->host_error_tag) {
+        result.outcome = Outcome::HostError;
+        result.host_error = e->host_error;
+        result.message = e->message.empty() ? "host error" : e->message;
+      } else {
+        result.outcome = Outcome::Panic;
+        result.exception_tag = Tag(e->tag);
+        result.exception_payload.reserve(e->payload.size());
+        for (size_t i = 0; i < e->payload.size(); ++i)
+          result.exception_payload.push_back(slot_to_value(e->tag->type.params[i], e->payload[i]));
+        result.message = "uncaught exception";
+      }
+      if (stack_pointer) stack_pointer->value = saved_sp;
+      break;
+    }
+    case Status::Trap: {
+      result.outcome = Outcome::Abort;
+      result.trap = out.trap;
+      result.message = std::move(out.message);
+      if (out.nested) result.backtrace = out.nested->backtrace;
+      auto own = resolve_backtrace(out.backtrace);
+      result.backtrace.insert(result.backtrace.end(), own.begin(), own.end());
+      if (s->grow_failed) result.trap = TrapKind::OutOfMemory;
+      if (s->options.terminate_on_abort) {
+        s->terminated = true;
+        if (!outermost) s->nested_abort = std::make_shared<CallResult>(result);
+      }
+      break;
+    }
+  }
+  if (outermost) {
+    s->nested_abort.reset();
+    if (!s->exceptions.empty()) s->collect_exceptions(result);
+  }
+  return result;
+}
+
+}  // namespace rw::internal

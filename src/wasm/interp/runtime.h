@@ -1,0 +1,211 @@
+#pragma once
+// The engine's runtime objects: what a Store owns and what the executor works on.
+//
+// Values live in 8-byte slots. i32/f32 occupy the low 32 bits (the upper bits are zero after any
+// write by the executor), references are stored as pointers.
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "rewind/engine.h"
+#include "wasm/common/module.h"
+
+namespace rw::internal {
+
+struct CompiledFunc;
+struct InstanceImpl;
+struct StoreImpl;
+
+// Store-wide canonical id of a function type, so signature checks are one integer compare.
+using TypeId = uint32_t;
+
+struct FuncInst {
+  FuncType type;
+  TypeId type_id = 0;
+  StoreImpl* store = nullptr;
+  // Guest functions:
+  InstanceImpl* instance = nullptr;
+  uint32_t func_index = 0;                          // in the defining module's index space
+  std::atomic<CompiledFunc*>* code_slot = nullptr;  // published once per Module
+  // Host functions:
+  HostCallback host;
+  std::string host_name;
+
+  bool is_host() const { return instance == nullptr; }
+};
+
+struct TableInst {
+  TableType type;  // limits.min tracks the current size
+  std::vector<void*> elems;
+  uint32_t max_elems = 0;  // effective maximum (type max and store limit)
+};
+
+// Linear memory: the whole maximum is reserved up front (PROT_NONE) and committed on grow, so the
+// base pointer never moves. Every guest store goes through store_bytes() below, the single place
+// where a lifecycle layer can add dirty-page tracking.
+struct MemoryInst {
+  MemoryType type;  // limits.min tracks the current size in pages
+  uint8_t* base = nullptr;
+  uint64_t size = 0;       // bytes currently accessible
+  uint64_t reserved = 0;   // bytes of address space reserved
+  uint32_t max_pages = 0;  // effective maximum (type max and store limit)
+
+  MemoryInst() = default;
+  MemoryInst(const MemoryInst&) = delete;
+  MemoryInst& operator=(const MemoryInst&) = delete;
+  ~MemoryInst();
+
+  // Reserves and commits the initial size; false when the address space cannot be reserved.
+  bool init(MemoryType t, uint32_t store_max_pages);
+  // Returns the old size in pages or -1.
+  int64_t grow(uint64_t delta_pages);
+  uint32_t pages() const { return static_cast<uint32_t>(size / kPageSize); }
+};
+
+// Every write to linear memory by guest code goes through these three functions (and
+// Memory::write through store_bytes): the one place to add dirty-page tracking.
+inline void store_bytes(MemoryInst* /*mem*/, uint8_t* base, uint64_t address, const void* src,
+                        size_t n) {
+  __builtin_memcpy(base + address, src, n);
+}
+inline void move_bytes(MemoryInst* /*mem*/, uint8_t* base, uint64_t dst, uint64_t src, size_t n) {
+  __builtin_memmove(base + dst, base + src, n);
+}
+inline void fill_bytes(MemoryInst* /*mem*/, uint8_t* base, uint64_t dst, uint8_t value, size_t n) {
+  __builtin_memset(base + dst, value, n);
+}
+
+// The memory of instances that have none: zero bytes, so every access is out of bounds.
+MemoryInst* empty_memory();
+
+struct GlobalInst {
+  GlobalType type;
+  uint64_t value = 0;
+};
+
+struct TagInst {
+  FuncType type;
+  TypeId type_id = 0;
+};
+
+// An exception object (the target of an exnref). The store owns them.
+struct ExnObject {
+  TagInst* tag = nullptr;
+  std::vector<uint64_t> payload;
+  std::exception_ptr host_error;  // set when tag is the store's host-error tag
+  std::string message;
+};
+
+// Per-module compiled state, shared by all instances of the module in all stores.
+struct CompiledModule {
+  wasm::Module ir;
+  // One slot per defined function; null until the function is first called.
+  std::unique_ptr<std::atomic<CompiledFunc*>[]> funcs;
+  std::mutex compile_mutex;
+  std::vector<std::unique_ptr<CompiledFunc>> owned;  // guarded by compile_mutex
+  // Index of the shadow stack pointer global (LLVM's __stack_pointer), if one was found.
+  std::optional<uint32_t> stack_pointer_global;
+
+  explicit CompiledModule(wasm::Module m);
+  ~CompiledModule();
+  // Returns the compiled code of defined function `defined_index`, compiling it on first use.
+  // Null only if translation failed (which validation should rule out).
+  CompiledFunc* get(uint32_t defined_index);
+};
+
+struct InstanceImpl {
+  StoreImpl* store = nullptr;
+  Instance* self = nullptr;
+  std::shared_ptr<const Module> module;
+  const wasm::Module* ir = nullptr;
+  std::vector<FuncInst*> funcs;
+  std::vector<TableInst*> tables;
+  std::vector<MemoryInst*> memories;
+  std::vector<GlobalInst*> globals;
+  std::vector<TagInst*> tags;
+  std::vector<TypeId> type_ids;  // module type index -> store type id
+  // Element segments as resolved references; dropped segments are cleared.
+  std::vector<std::vector<void*>> elem_segments;
+  std::vector<uint8_t> data_dropped;
+  MemoryInst* memory0 = nullptr;
+};
+
+// The explicit guest call stack. The executor never recurses natively for wasm->wasm calls.
+struct Frame {
+  FuncInst* func = nullptr;
+  CompiledFunc* code = nullptr;
+  uint64_t* fp = nullptr;
+  const uint32_t* pc = nullptr;  // the instruction executing (the call, for callers)
+};
+
+struct RawBacktraceFrame {
+  FuncInst* func;
+  uint32_t code_pos;
+};
+
+struct StoreImpl {
+  StoreOptions options;
+  Store* self = nullptr;
+
+  std::deque<std::unique_ptr<FuncInst>> funcs;
+  std::deque<std::unique_ptr<TableInst>> tables;
+  std::deque<std::unique_ptr<MemoryInst>> memories;
+  std::deque<std::unique_ptr<GlobalInst>> globals;
+  std::deque<std::unique_ptr<TagInst>> tags;
+  std::deque<std::unique_ptr<Instance>> instances;
+  std::vector<std::unique_ptr<ExnObject>> exceptions;
+
+  struct TypeLess {
+    bool operator()(const FuncType& a, const FuncType& b) const {
+      return a.params != b.params ? a.params < b.params : a.results < b.results;
+    }
+  };
+  std::map<FuncType, TypeId, TypeLess> type_ids_by_type;
+  std::vector<const FuncType*> types_by_id;
+  TagInst host_error_tag;
+
+  // Value stack: reserved once (lazily), committed by the OS on touch.
+  uint64_t* stack_base = nullptr;
+  uint64_t* stack_limit = nullptr;
+  size_t stack_reserved_bytes = 0;
+  std::vector<Frame> frames;
+
+  uint32_t host_nesting = 0;
+  bool terminated = false;
+  std::atomic<int> interrupt_kind{-1};  // TrapKind requested by Store::interrupt, or -1
+  // State of the outermost call.
+  bool grow_failed = false;
+  uint64_t deadline_ns = 0;  // thread CPU time; 0 = none
+  // When a nested entry aborts, its result is kept here so the outer executor can keep
+  // unwinding with the same trap.
+  std::shared_ptr<const CallResult> nested_abort;
+  // Set once an exnref has been handed to the host; from then on exception objects are kept
+  // until the store is destroyed.
+  bool exnref_escaped = false;
+
+  explicit StoreImpl(StoreOptions o);
+  ~StoreImpl();
+
+  TypeId intern_type(const FuncType& t);
+  bool ensure_stack();
+  ExnObject* new_exception();
+  // Frees exception objects once nothing can refer to them any more.
+  void collect_exceptions(const CallResult& result);
+  FuncInst* new_func();
+};
+
+// Executes `func` as one entry from the host (outermost or nested).
+CallResult invoke(StoreImpl* store, FuncInst* func, std::span<const Value> args, Instance* caller);
+
+uint64_t value_to_slot(const Value& v);
+Value slot_to_value(ValType t, uint64_t slot);
+uint64_t thread_cpu_ns();
+
+}  // namespace rw::internal
