@@ -112,12 +112,14 @@ bool InstrReader::next(Instr& out) {
       out.index2 = reader_.u32_leb();
       break;
     case ImmKind::MemArg: {
+      size_t align_at = reader_.offset();
       uint32_t align = reader_.u32_leb();
       out.mem.memory = 0;
-      if (reader_.ok() && (align & 0x40)) {  // multi-memory form: memory index follows
-        align &= ~0x40u;
-        out.mem.offset = 0;
-        out.mem.memory = reader_.u32_leb();
+      // 2.0 has no multi-memory form (bit 6 = memory index follows); like the spec interpreter,
+      // any alignment exponent from 32 up is malformed (align.wast).
+      if (reader_.ok() && align >= 32) {
+        reader_.fail_at(align_at, "malformed memop flags");
+        return false;
       }
       out.mem.align = align;
       out.mem.offset = reader_.u32_leb();  // 32-bit memories: offsets are u32

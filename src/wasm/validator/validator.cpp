@@ -334,11 +334,13 @@ class FunctionValidator {
     }
   }
 
+  // An index out of range is reported first (Invalid), then a missing data count section
+  // (Malformed): modules from the text format get no data count section when they have no data
+  // segments, and the spec expects "unknown data segment" for those.
   void check_data_count(uint32_t data_index) {
+    size_t count = m_.data_count ? *m_.data_count : m_.datas.size();
+    if (data_index >= count) invalid(at_, "unknown data segment " + std::to_string(data_index));
     if (!m_.data_count) malformed(at_, "data count section required");
-    if (data_index >= *m_.data_count) {
-      invalid(at_, "unknown data segment " + std::to_string(data_index));
-    }
   }
 
   const ModuleContext& ctx_;
@@ -689,8 +691,8 @@ void FunctionValidator::step() {
       return;
 
     case Opcode::MemoryInit:
-      check_data_count(instr_.index);
       ctx_.check_memory(instr_.index2, at_);
+      check_data_count(instr_.index);
       break;
     case Opcode::DataDrop: check_data_count(instr_.index); break;
 
