@@ -10,6 +10,7 @@ PACKAGES=(
   libboost-dev libboost-system-dev libsqlite3-dev
   libcli11-dev libtomlplusplus-dev libfmt-dev libspdlog-dev nlohmann-json3-dev
   nodejs wrk
+  rustc libstd-rust-dev-wasm32
 )
 
 missing=()

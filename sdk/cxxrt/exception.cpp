@@ -16,6 +16,9 @@ namespace {
 // The module is single-threaded (wasm32-wasi without threads), so plain globals suffice.
 Header* caught_exceptions = nullptr;
 unsigned uncaught_exceptions = 0;
+// The exception most recently thrown and not yet caught or freed. Only for the terminate
+// message: a terminate pad reached through catch_all does not get the payload.
+Header* last_thrown = nullptr;
 
 Header* header_of(void* object) { return static_cast<Header*>(object) - 1; }
 
@@ -35,6 +38,22 @@ void* allocate_zeroed(size_t size) {
   std::memset(memory, 0, rounded);
   return memory;
 }
+
+// std::terminate's default handler in Debian's libc++abi is a silent abort(). Ours records why,
+// naming the exception being handled if there is one, so the host can report it.
+[[noreturn]] void report_terminate() {
+  Header* header = caught_exceptions;
+  if (header == nullptr && last_thrown != nullptr) header = last_thrown;
+  if (header == nullptr) __abort_message("terminate called");
+  if (header->exception_class == kForeignClass) {
+    __abort_message("terminate called while handling a foreign exception");
+  }
+  __abort_message("terminate called after throwing an exception: %s", describe(primary_of(header)));
+}
+
+struct InstallTerminateHandler {
+  InstallTerminateHandler() { std::set_terminate(report_terminate); }
+} install_terminate_handler;
 
 }  // namespace
 
@@ -56,6 +75,7 @@ Header* own_exception(void* payload) noexcept {
 
 void release_primary(Header* primary) noexcept {
   if (--primary->reference_count != 0) return;
+  if (last_thrown == primary) last_thrown = nullptr;
   if (primary->destructor != nullptr) primary->destructor(primary->thrown_object);
   std::free(primary);
 }
@@ -66,6 +86,7 @@ void release_escaped(Header* header) noexcept {
   // Forget the payload's identity first, so a second release of it is a no-op even while the
   // object lives on (an exception_ptr may still own it).
   header->exception_class = 0;
+  if (last_thrown == header) last_thrown = nullptr;
   if (header != primary) std::free(header);
   release_primary(primary);
 }
@@ -102,6 +123,7 @@ void __cxa_throw(void* object, std::type_info* type, void* (*destructor)(void*))
   Header* header = __cxa_init_primary_exception(object, type, destructor);
   header->reference_count = 1;
   ++uncaught_exceptions;
+  last_thrown = header;
   throw_payload(header);
 }
 
@@ -123,6 +145,7 @@ void* __cxa_begin_catch(void* payload) noexcept {
     caught_exceptions = header;
     return payload;
   }
+  if (last_thrown == header) last_thrown = nullptr;
   int32_t count = header->handler_count < 0 ? -header->handler_count : header->handler_count;
   header->handler_count = count + 1;
   if (header != caught_exceptions) {
@@ -159,6 +182,7 @@ void __cxa_rethrow() {
   if (header->exception_class == kForeignClass) throw_payload(header->thrown_object);
   header->handler_count = -header->handler_count;
   ++uncaught_exceptions;
+  last_thrown = header;
   throw_payload(header);
 }
 
@@ -202,6 +226,7 @@ void __cxa_rethrow_primary_exception(void* object) {
   dependent->adjusted_ptr = object;
   ++primary->reference_count;
   ++uncaught_exceptions;
+  last_thrown = dependent;
   throw_payload(dependent);
 }
 

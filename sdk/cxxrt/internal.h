@@ -77,3 +77,6 @@ const char* describe(Header* primary) noexcept;
 }  // namespace rewind_cxxrt
 
 extern "C" rewind_cxxrt::LandingPadContext __wasm_lpad_context;
+
+// Records a printf-style message in rewind_abort_message and traps (abort.cpp).
+extern "C" [[noreturn]] void __abort_message(const char* format, ...);
