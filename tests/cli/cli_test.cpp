@@ -146,7 +146,9 @@ TEST_F(CliTest, InspectTextModule) {
     (memory (export "mem") 1 2)
     (global (export "g") (mut i64) (i64.const 0))
     (func $add (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
-    (func (export "sx") (param i32) (result i32) local.get 0 i32.extend8_s)))");
+    (func (export "sx") (param i32) (result i32) local.get 0 i32.extend8_s)
+    (func (param i32) (memory.fill (local.get 0) (i32.const 0) (i32.const 8)))
+    (func (result i32) (return_call $add (i32.const 1) (i32.const 2)))))");
   Process p = rewind("inspect " + path);
   ASSERT_EQ(p.code, 0) << p.err;
   EXPECT_THAT(p.out, HasSubstr("env.log: (i32) -> ()"));
@@ -154,7 +156,9 @@ TEST_F(CliTest, InspectTextModule) {
   EXPECT_THAT(p.out, HasSubstr("mem: pages min 1 max 2"));
   EXPECT_THAT(p.out, HasSubstr("g: mut i64"));
   EXPECT_THAT(p.out, HasSubstr("sign_extension"));
-  EXPECT_THAT(p.out, HasSubstr("functions: 2 defined, 1 imported"));
+  EXPECT_THAT(p.out, HasSubstr("bulk_memory"));
+  EXPECT_THAT(p.out, HasSubstr("tail_calls"));
+  EXPECT_THAT(p.out, HasSubstr("functions: 4 defined, 1 imported"));
   EXPECT_THAT(p.out, HasSubstr("sections:"));
   EXPECT_THAT(p.out, HasSubstr("code"));
 }
@@ -167,7 +171,7 @@ TEST_F(CliTest, InspectWasiCommand) {
   EXPECT_THAT(p.out, HasSubstr("wasi_snapshot_preview1.fd_write: (i32, i32, i32, i32) -> (i32)"));
   EXPECT_THAT(p.out, HasSubstr("_start: () -> ()"));
   EXPECT_THAT(p.out, HasSubstr("memory"));
-  EXPECT_THAT(p.out, HasSubstr("bulk_memory"));
+  EXPECT_THAT(p.out, HasSubstr("features: "));
   EXPECT_THAT(p.out, HasSubstr("bytes of instructions"));
 }
 
