@@ -266,7 +266,11 @@ bool take_digits(std::string_view s, size_t& i, bool hex, std::string& out) {
 
 }  // namespace
 
-std::optional<IntLiteral> parse_int_literal(std::string_view text) {
+namespace {
+
+// Parses an integer literal; `overflow` says the shape was right but the magnitude above 2^64-1.
+std::optional<IntLiteral> parse_int_impl(std::string_view text, bool& overflow) {
+  overflow = false;
   IntLiteral lit;
   size_t i = 0;
   if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
@@ -282,29 +286,32 @@ std::optional<IntLiteral> parse_int_literal(std::string_view text) {
   uint64_t v = 0;
   for (char c : digits) {
     uint64_t d = static_cast<uint64_t>(hex_value(c));
-    if (v > (UINT64_MAX - d) / base) return std::nullopt;
+    if (v > (UINT64_MAX - d) / base) {
+      overflow = true;
+      return std::nullopt;
+    }
     v = v * base + d;
   }
   lit.magnitude = v;
   return lit;
 }
 
-namespace {
+}  // namespace
 
-bool looks_numeric(std::string_view text) {
-  size_t i = (!text.empty() && (text[0] == '+' || text[0] == '-')) ? 1 : 0;
-  return i < text.size() && text[i] >= '0' && text[i] <= '9';
+std::optional<IntLiteral> parse_int_literal(std::string_view text) {
+  bool overflow;
+  return parse_int_impl(text, overflow);
 }
+
+namespace {
 
 template <class T>
 std::optional<T> signed_or_unsigned(std::string_view text, unsigned bits, bool* out_of_range) {
   if (out_of_range) *out_of_range = false;
-  auto lit = parse_int_literal(text);
+  bool overflow = false;
+  auto lit = parse_int_impl(text, overflow);
   if (!lit) {
-    // Syntactically an integer but too large still counts as out of range.
-    if (out_of_range && looks_numeric(text) &&
-        text.find_first_of(".eEpP") == std::string_view::npos)
-      *out_of_range = true;
+    if (out_of_range) *out_of_range = overflow;
     return std::nullopt;
   }
   uint64_t umax = bits == 64 ? UINT64_MAX : ((uint64_t{1} << bits) - 1);

@@ -832,6 +832,7 @@ class ModuleParser {
         break;
       }
       case ImmKind::MemoryInit: {
+        uses_data_indices_ = true;
         uint32_t first = parse_var_either(kMemory, kData);
         uint32_t mem = 0, data = first;
         if (at_var()) {
@@ -844,6 +845,7 @@ class ModuleParser {
         break;
       }
       case ImmKind::Data:
+        uses_data_indices_ = true;
         out.opcode(op);
         out.u32(parse_var(kData));
         break;
@@ -1266,7 +1268,26 @@ class ModuleParser {
     bool as_exprs = false;
     Bytes items;  // function indices, or expressions with their `end`
     uint32_t count = 0;
+    // When every expression is `ref.func x`, the segment is encoded with function indices,
+    // as the reference encoder does.
+    bool all_ref_func = true;
+    Bytes func_indices;
   };
+
+  // Records whether `expr` (one element expression with its `end`) is a lone `ref.func x`.
+  static void note_elem_expr(ElemSeg& seg, const Bytes& expr) {
+    const auto& v = expr.v;
+    bool ref_func = v.size() >= 3 && v.front() == 0xD2 && v.back() == 0x0B;
+    if (ref_func) {
+      for (size_t i = 1; i + 2 < v.size(); ++i) ref_func = ref_func && (v[i] & 0x80);
+      ref_func = ref_func && !(v[v.size() - 2] & 0x80);
+    }
+    if (!ref_func) {
+      seg.all_ref_func = false;
+      return;
+    }
+    seg.func_indices.v.insert(seg.func_indices.v.end(), v.begin() + 1, v.end() - 1);
+  }
 
   void parse_elem_funcs(ElemSeg& seg) {
     while (at_var()) {
@@ -1278,16 +1299,19 @@ class ModuleParser {
   void parse_elem_exprs(ElemSeg& seg) {
     seg.as_exprs = true;
     while (peek().kind == TokenKind::LParen) {
+      Bytes expr;
       if (at_lparen_kw("item")) {
         next();
         next();
-        parse_const_expr(seg.items);
+        parse_const_expr(expr);
         expect_rparen();
       } else {
         FuncCtx fc;
-        parse_folded(seg.items, fc);
-        seg.items.opcode(Opcode::End);
+        parse_folded(expr, fc);
+        expr.opcode(Opcode::End);
       }
+      note_elem_expr(seg, expr);
+      seg.items.append(expr);
       ++seg.count;
     }
   }
@@ -1344,7 +1368,11 @@ class ModuleParser {
     encode_elem(seg);
   }
 
-  void encode_elem(const ElemSeg& seg) {
+  void encode_elem(ElemSeg seg) {
+    if (seg.as_exprs && seg.type == ValType::FuncRef && seg.all_ref_func) {
+      seg.as_exprs = false;
+      seg.items = std::move(seg.func_indices);
+    }
     Bytes& out = elems_;
     ++num_elems_;
     bool funcref = seg.type == ValType::FuncRef;
@@ -1481,7 +1509,8 @@ class ModuleParser {
       out.append(content);
     }
     if (num_elems_) section(9, num_elems_, elems_);
-    if (num_datas_) {
+    // Like the reference encoders, only when code refers to data segments by index.
+    if (uses_data_indices_) {
       Bytes content;
       content.u32(num_datas_);
       out.u8(12);
@@ -1506,6 +1535,7 @@ class ModuleParser {
   uint32_t num_imports_ = 0, num_functions_ = 0, num_tables_ = 0, num_memories_ = 0, num_tags_ = 0,
            num_globals_ = 0, num_exports_ = 0, num_elems_ = 0, num_datas_ = 0;
   std::optional<uint32_t> start_;
+  bool uses_data_indices_ = false;
 };
 
 }  // namespace
