@@ -171,6 +171,27 @@ REWIND_EXPORT("rethrow_inside") int rethrow_inside(int x) {
 // Thrown objects that are caught are destroyed and freed: 0 after any sequence of catching calls.
 REWIND_EXPORT("live_thrown_objects") int live_thrown_objects() { return live_objects; }
 
+// A second exception thrown and caught while the first is being handled, then `throw;` of the
+// first again: ok(121) = 1 + 20 + 100 * 1, with every thrown object freed by the time it returns.
+REWIND_EXPORT("nested_handlers") int nested_handlers() {
+  int result = 0;
+  try {
+    throw ThrownCounter(1);
+  } catch (ThrownCounter& outer) {
+    try {
+      throw ThrownCounter(20);
+    } catch (ThrownCounter& inner) {
+      result = outer.value + inner.value;
+    }
+    try {
+      throw;
+    } catch (ThrownCounter& again) {
+      result += again.value * 100;
+    }
+  }
+  return result + live_objects * 1000;
+}
+
 // Rethrows from a catch (...) to the host: panic with message "rethrown".
 REWIND_EXPORT("rethrow_escape") int rethrow_escape() {
   try {
@@ -256,8 +277,8 @@ REWIND_EXPORT("terminate_in_noexcept") int terminate_in_noexcept() {
 // operator new failing: Debian's libc++abi (built without exceptions) reports and traps instead
 // of throwing std::bad_alloc. An abort (`unreachable`) with rewind_abort_message set.
 char* volatile last_allocation;  // keeps the compiler from eliding the allocation
-REWIND_EXPORT("new_too_big") int new_too_big(unsigned megabytes) {
-  last_allocation = new char[size_t{megabytes} << 20];
+REWIND_EXPORT("new_too_big") int new_too_big(unsigned bytes) {
+  last_allocation = new char[bytes];
   int result = last_allocation != nullptr;
   delete[] last_allocation;
   return result;
