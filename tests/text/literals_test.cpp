@@ -174,6 +174,13 @@ TEST(Lexer, TokenKindsAndStrings) {
   EXPECT_EQ(toks[10].kind, TokenKind::Eof);
 }
 
+TEST(Lexer, LineCommentsEndAtCarriageReturnToo) {
+  auto toks = tokenize("a ;; comment\rb ;; comment\r\nc ;; last");
+  ASSERT_EQ(toks.size(), 4u);
+  EXPECT_EQ(toks[1].text, "b");
+  EXPECT_EQ(toks[2].text, "c");
+}
+
 TEST(Lexer, RawBytesInStrings) {
   auto toks = tokenize("\"\\00\\ff\"");
   ASSERT_EQ(toks[0].kind, TokenKind::String);

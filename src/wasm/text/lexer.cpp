@@ -174,7 +174,7 @@ std::vector<Token> tokenize(std::string_view src) {
       if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
         ++i;
       } else if (c == ';' && i + 1 < src.size() && src[i + 1] == ';') {
-        while (i < src.size() && src[i] != '\n') ++i;
+        while (i < src.size() && src[i] != '\n' && src[i] != '\r') ++i;
       } else if (c == '(' && i + 1 < src.size() && src[i + 1] == ';') {
         skip_block_comment(src, i);
       } else {
