@@ -60,8 +60,9 @@ struct InstallTerminateHandler {
 namespace rewind_cxxrt {
 
 Header* own_exception(void* payload) noexcept {
-  auto address = reinterpret_cast<uintptr_t>(payload);
-  uintptr_t memory_end = __builtin_wasm_memory_size(0) * uintptr_t{65536};
+  // 64-bit arithmetic: a full 4 GiB memory ends at 2^32.
+  uint64_t address = reinterpret_cast<uintptr_t>(payload);
+  uint64_t memory_end = uint64_t{__builtin_wasm_memory_size(0)} * 65536;
   if (address == 0 || address % alignof(Header) != 0 || address > memory_end ||
       memory_end - address < sizeof(Header)) {
     return nullptr;
