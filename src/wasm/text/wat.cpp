@@ -268,7 +268,6 @@ class ModuleParser {
       }
       pos_ = after;
     }
-    explicit_types_ = types_.size();
   }
 
   // ---- types ---------------------------------------------------------------------------------
@@ -1529,7 +1528,6 @@ class ModuleParser {
   NameSpace spaces_[kSpaceCount];
   std::optional<Space> first_definition_;
   std::vector<FuncType> types_;
-  size_t explicit_types_ = 0;
 
   Bytes imports_, functions_, tables_, memories_, tags_, globals_, exports_, elems_, code_, datas_;
   uint32_t num_imports_ = 0, num_functions_ = 0, num_tables_ = 0, num_memories_ = 0, num_tags_ = 0,
