@@ -1,8 +1,10 @@
 // Runs the benchmark kernels under node (V8) as the baseline for rewind's figures.
 // Usage: node kernels.mjs WASM_DIR [--kernels FILE] [--min-time SECONDS] [--only NAME]
-// Prints one JSON object: { "kernel": { "n", "result", "ns_per_run", "runs" }, ... }.
+// Prints one JSON object: { "kernel": { "n", "result", "ns_per_run", "cpu_ns_per_run", "runs" } }.
 // Each kernel is warmed up first (so V8's optimising tier has compiled it), then timed over
-// repeated runs until --min-time has elapsed; ns_per_run is the median of the timed runs.
+// repeated runs until --min-time has elapsed. ns_per_run is the median wall time of one run;
+// cpu_ns_per_run is the process CPU time of the timed loop divided by the runs, which is less
+// disturbed by other load on a shared machine.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,18 +62,21 @@ for (const kernel of kernels) {
   for (let i = 0; i < 5 || performance.now() < warmEnd; ++i) run(kernel.n);
 
   const samples = [];
+  const cpuStart = process.cpuUsage();
   const end = performance.now() + minTime * 1000;
   while (samples.length < 10 || performance.now() < end) {
     const start = process.hrtime.bigint();
     result = run(kernel.n);
     samples.push(Number(process.hrtime.bigint() - start));
   }
+  const cpu = process.cpuUsage(cpuStart);
   check(result);
   samples.sort((a, b) => a - b);
   results[kernel.name] = {
     n: kernel.n,
     result: result >>> 0,
     ns_per_run: samples[Math.floor(samples.length / 2)],
+    cpu_ns_per_run: Math.round(((cpu.user + cpu.system) * 1000) / samples.length),
     runs: samples.length,
   };
 }
