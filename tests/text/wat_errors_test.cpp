@@ -30,7 +30,7 @@ TEST(WatErrors, UnknownOperatorWithLineAndColumn) {
 
 TEST(WatErrors, TokenAndNameErrors) {
   expect_malformed("(func (drop (i32.const0)))", "unknown operator", "1:14");
-  expect_malformed("(func br 0drop)", "malformed number", "1:10");
+  expect_malformed("(func br 0drop)", "unknown operator", "1:10");
   expect_malformed("(func (block $l (br $m)))", "unknown label", "1:21");
   expect_malformed("(func (local.get $x))", "unknown local", "1:18");
   expect_malformed("(func (call $nope))", "unknown function", "1:13");
@@ -46,6 +46,8 @@ TEST(WatErrors, TokenAndNameErrors) {
   expect_malformed("(module) (func)", "unexpected token", "1:10");
   expect_malformed("(module (func)", "unclosed", "1:1");
   expect_malformed("(func (nop)))", "unexpected token", "1:13");
+  expect_malformed("(func (nop) (local i32))", "unexpected token", "1:14");
+  expect_malformed("(func (drop (i32.const nan:canonical)))", "unexpected token", "1:24");
 }
 
 TEST(WatErrors, ConstantsAndImmediates) {
@@ -55,14 +57,16 @@ TEST(WatErrors, ConstantsAndImmediates) {
   expect_malformed("(func (drop (f32.const 1e39)))", "constant out of range", "1:24");
   expect_malformed("(func (drop (f32.const 0x1p128)))", "constant out of range", "1:24");
   expect_malformed("(func (drop (f64.const nan:0x0)))", "constant out of range", "1:24");
-  expect_malformed("(func (drop (i32.const 1.5)))", "malformed i32 constant", "1:24");
+  expect_malformed("(func (drop (i32.const 1.5)))", "unknown operator", "1:24");
+  expect_malformed("(func (drop (i32.const)))", "unexpected token", "1:23");
+  expect_malformed("(memory 0x1_0000_0000)", "i32 constant out of range", "1:9");
   expect_malformed("(memory 1) (func (drop (i32.load align=3 (i32.const 0))))",
                    "alignment must be a power of two", "1:34");
   expect_malformed("(memory 1) (func (drop (i32.load offset=4294967296 (i32.const 0))))",
                    "constant out of range", "1:34");
   expect_malformed("(func (ref.null any))", "unexpected token", "1:17");
   expect_malformed("(func (br_table))", "unexpected token", "1:16");
-  expect_malformed("(func (select (result i32) (param i32)))", "unknown operator", "1:29");
+  expect_malformed("(func (select (result i32) (param i32)))", "unexpected token", "1:29");
   expect_malformed("(type (func (param i32))) (func (call_indirect (param $x i32)))",
                    "unexpected token", "1:55");
 }
@@ -72,6 +76,10 @@ TEST(WatErrors, TypeUses) {
                    "inline function type", "1:36");
   expect_malformed("(type (func)) (func (type 1) (param i32))", "unknown type", "1:21");
   expect_malformed("(func (block (param $x i32)))", "unexpected token", "1:21");
+  expect_malformed(
+      "(type $s (func (param i32) (result i32))) (func (block (type $s) (result i32) (param i32)))",
+      "unexpected token", "1:80");
+  expect_malformed("(type $s (func)) (func (param i32) (type $s))", "unexpected token", "1:37");
 }
 
 TEST(WatErrors, ModuleStructure) {

@@ -165,8 +165,20 @@ class ModuleParser {
     next();
     bool range = false;
     auto v = parse_u32(t.text, &range);
-    if (!v) fail(t, range ? "constant out of range" : "malformed number " + std::string(t.text));
+    if (!v)
+      fail(t, range ? "i32 constant out of range" : "unknown operator " + std::string(t.text));
     return *v;
+  }
+
+  // A literal that did not convert: out of range, not a literal at all (the reference lexer
+  // calls such tokens unknown operators), or some other token.
+  [[noreturn]] void literal_error(const Token& t, bool out_of_range, const char* range_reason) {
+    if (out_of_range) fail(t, range_reason);
+    if (t.text == "nan:canonical" || t.text == "nan:arithmetic") unexpected(t);  // script-only
+    if (t.kind == TokenKind::Number || t.kind == TokenKind::Keyword ||
+        t.kind == TokenKind::Reserved)
+      fail(t, "unknown operator " + std::string(t.text));
+    unexpected(t);
   }
 
   // ---- pass 1: identifiers and explicit types ------------------------------------------------
@@ -351,6 +363,8 @@ class ModuleParser {
       expect_rparen();
     }
     parse_params_results(tu, allow_names);
+    // Out-of-order clauses, e.g. (result) (param) or (param) (type).
+    if (at_lparen_kw("param") || at_lparen_kw("type")) unexpected(peek(1));
     return tu;
   }
 
@@ -645,7 +659,11 @@ class ModuleParser {
       fc.labels.pop_back();
       return;
     }
-    if (is_block_terminator(kw.text)) unexpected(kw);
+    // Clauses that only belong in a function header or a block are misplaced here.
+    if (is_block_terminator(kw.text) || kw.text == "local" || kw.text == "param" ||
+        kw.text == "result" || kw.text == "type" || kw.text == "export" || kw.text == "import" ||
+        kw.text == "then" || kw.text == "do")
+      unexpected(kw);
     Bytes instr;
     parse_operator(kw, instr, fc);
     while (peek().kind == TokenKind::LParen) parse_folded(out, fc);
@@ -679,14 +697,14 @@ class ModuleParser {
     if (auto v = keyword_value("offset=")) {
       bool range = false;
       auto n = parse_u32(*v, &range);
-      if (!n) fail(offset_tok, range ? "constant out of range" : "malformed offset");
+      if (!n) fail(offset_tok, range ? "i32 constant out of range" : "malformed offset");
       offset = *n;
     }
     const Token& align_tok = peek();
     if (auto v = keyword_value("align=")) {
       bool range = false;
       auto n = parse_u32(*v, &range);
-      if (!n) fail(align_tok, range ? "constant out of range" : "malformed alignment");
+      if (!n) fail(align_tok, range ? "i32 constant out of range" : "malformed alignment");
       if (*n == 0 || (*n & (*n - 1)) != 0) fail(align_tok, "alignment must be a power of two");
       align_log2 = static_cast<uint32_t>(__builtin_ctz(*n));
     }
@@ -761,7 +779,7 @@ class ModuleParser {
         const Token& t = next();
         bool range = false;
         auto v = t.kind == TokenKind::Number ? parse_i32(t.text, &range) : std::nullopt;
-        if (!v) fail(t, range ? "constant out of range" : "malformed i32 constant");
+        if (!v) literal_error(t, range, "i32 constant out of range");
         out.opcode(op);
         out.s32(static_cast<int32_t>(*v));
         break;
@@ -770,7 +788,7 @@ class ModuleParser {
         const Token& t = next();
         bool range = false;
         auto v = t.kind == TokenKind::Number ? parse_i64(t.text, &range) : std::nullopt;
-        if (!v) fail(t, range ? "constant out of range" : "malformed i64 constant");
+        if (!v) literal_error(t, range, "i64 constant out of range");
         out.opcode(op);
         out.s64(static_cast<int64_t>(*v));
         break;
@@ -780,7 +798,7 @@ class ModuleParser {
         bool range = false;
         bool numeric = t.kind == TokenKind::Number || t.kind == TokenKind::Keyword;
         auto v = numeric ? parse_f32(t.text, &range) : std::nullopt;
-        if (!v) fail(t, range ? "constant out of range" : "malformed f32 constant");
+        if (!v) literal_error(t, range, "constant out of range");
         out.opcode(op);
         out.fixed32(*v);
         break;
@@ -790,7 +808,7 @@ class ModuleParser {
         bool range = false;
         bool numeric = t.kind == TokenKind::Number || t.kind == TokenKind::Keyword;
         auto v = numeric ? parse_f64(t.text, &range) : std::nullopt;
-        if (!v) fail(t, range ? "constant out of range" : "malformed f64 constant");
+        if (!v) literal_error(t, range, "constant out of range");
         out.opcode(op);
         out.fixed64(*v);
         break;

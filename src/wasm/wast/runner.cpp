@@ -472,7 +472,11 @@ class ScriptRunner {
     }
     bool right_stage = want_malformed ? (l.text_stage || l.error->kind == Error::Kind::Malformed)
                                       : l.error->kind == Error::Kind::Invalid;
-    if (right_stage) return pass(cmd);
+    if (right_stage) {
+      if (l.error->message.find(cmd.text) == std::string::npos)
+        return pass(cmd, "message: " + l.error->message + ", expected \"" + cmd.text + "\"");
+      return pass(cmd);
+    }
     pass(cmd, std::string("rejected as ") + error_kind_name(l.error->kind) + " (" +
                   l.error->message + "), expected \"" + cmd.text + "\"");
   }
