@@ -132,7 +132,7 @@ Bytes generated_body(uint32_t index, uint32_t function_count) {
   return b;
 }
 
-// A module with `function_count` functions of about 600 bytes each, one memory, and an export of
+// A module with `function_count` functions of about 890 bytes each, one memory, and an export of
 // the first function.
 std::vector<uint8_t> large_module(uint32_t function_count) {
   Bytes m = module_header();
@@ -164,7 +164,7 @@ std::vector<uint8_t> large_module(uint32_t function_count) {
 
 const std::vector<uint8_t>& large_module_bytes() {
   // About 1 MiB of code.
-  static const std::vector<uint8_t> bytes = large_module(1800);
+  static const std::vector<uint8_t> bytes = large_module(1180);
   return bytes;
 }
 
