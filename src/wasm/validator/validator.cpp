@@ -204,7 +204,8 @@ struct ModuleContext {
 
 class FunctionValidator {
  public:
-  explicit FunctionValidator(const ModuleContext& ctx) : ctx_(ctx), m_(ctx.m) {
+  explicit FunctionValidator(const ModuleContext& ctx)
+      : ctx_(ctx), m_(ctx.m), signatures_(signatures().data()) {
     vals_.reserve(1024);
     ctrl_.reserve(256);
   }
@@ -345,6 +346,7 @@ class FunctionValidator {
 
   const ModuleContext& ctx_;
   const Module& m_;
+  const Signature* signatures_;
   std::vector<Ty> vals_;
   std::vector<Frame> ctrl_;
   std::vector<ValType> locals_;
@@ -729,7 +731,7 @@ void FunctionValidator::step() {
     default: break;
   }
 
-  const Signature& sig = signatures()[static_cast<size_t>(op)];
+  const Signature& sig = signatures_[static_cast<size_t>(op)];
   if (!sig.fixed) {
     malformed(at_, std::string("illegal opcode ") + std::string(opcode_info(op).text));
   }
