@@ -47,12 +47,13 @@ class CliTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  // Runs `rewind ARGS` through the shell (ARGS is shell text) with stdin from /dev/null.
-  Process rewind(const std::string& args) {
+  // Runs `rewind ARGS` through the shell (ARGS is shell text) with `input` as its stdin.
+  Process rewind(const std::string& args, const std::string& input = "") {
     Process p;
-    fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+    fs::path in = dir_ / "stdin", out = dir_ / "stdout", err = dir_ / "stderr";
+    std::ofstream(in, std::ios::binary) << input;
     std::string command =
-        kRewind + " " + args + " </dev/null >" + out.string() + " 2>" + err.string();
+        kRewind + " " + args + " <" + in.string() + " >" + out.string() + " 2>" + err.string();
     int status = std::system(command.c_str());
     p.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     p.out = slurp(out);
@@ -209,6 +210,29 @@ TEST_F(CliTest, RunExitCode) {
   EXPECT_EQ(p.err, "");  // a clean exit is not an error
   EXPECT_EQ(rewind("run " + guest("exit_code") + " 0").code, 0);
   EXPECT_EQ(rewind("run " + guest("exit_code") + " 42").code, 42);
+}
+
+TEST_F(CliTest, RunPassesStdinThrough) {
+  require_guests();
+  if (IsSkipped()) return;
+  Process p = rewind("run " + guest("stdin_upper"), "piped input\n");
+  EXPECT_EQ(p.code, 0) << p.err;
+  EXPECT_EQ(p.out, "PIPED INPUT\n");
+  EXPECT_EQ(p.err, "bytes=12\n");
+}
+
+TEST_F(CliTest, InvokeWasiReactor) {
+  require_guests();
+  if (IsSkipped()) return;
+  Process p = rewind("run " + guest("reactor") + " --invoke add_base 5");
+  EXPECT_EQ(p.code, 0) << p.err;
+  EXPECT_EQ(p.out, "add_base(5)\n1005\n");
+  p = rewind("run " + guest("reactor") + " --invoke fail 9");
+  EXPECT_EQ(p.code, 9);
+  EXPECT_EQ(p.err, "");
+  p = rewind("run " + guest("reactor"));
+  EXPECT_EQ(p.code, kExitFailure);
+  EXPECT_THAT(p.err, HasSubstr("reactor"));
 }
 
 TEST_F(CliTest, RunWithPreopenedDir) {

@@ -189,6 +189,45 @@ TEST_F(WasiGuestTest, BadPointersGiveEfaultNotACrash) {
   EXPECT_THAT(run.out, HasSubstr("clock_time_get_bad_clock=28\n"));  // EINVAL
 }
 
+TEST_F(WasiGuestTest, RandomBytes) {
+  GuestRun run = run_guest("random", {});
+  EXPECT_EQ(run.result.outcome, Outcome::Ok) << run.result.message;
+  EXPECT_EQ(run.out, "getentropy=1 differ=1 nonzero=1\n");
+}
+
+// A reactor: _initialize, then several calls into exports on the same instance, as a worker.
+TEST_F(WasiGuestTest, ReactorExportsAfterInitialize) {
+  auto module = Module::from_file(guest_path("reactor"));
+  ASSERT_TRUE(module.ok()) << module.error().to_string();
+  std::string out;
+  WasiConfig config;
+  config.stdout_sink = [&out](std::string_view s) { out += s; };
+  auto context = WasiContext::create(config);
+  ASSERT_TRUE(context.ok());
+  Store store;
+  Imports imports;
+  define_imports(store, imports, context.value());
+  auto instance = store.instantiate(module.value(), imports);
+  ASSERT_TRUE(instance.ok()) << instance.error().to_string();
+  Instance* inst = instance.value();
+  ASSERT_FALSE(inst->get_function("_start").has_value());
+  auto initialize = inst->get_function("_initialize");
+  ASSERT_TRUE(initialize.has_value());
+  ASSERT_EQ(store.call(*initialize, {}).outcome, Outcome::Ok);
+  for (int x : {1, 2}) {
+    Value arg = Value::make_i32(x);
+    CallResult result = store.call(*inst->get_function("add_base"), {&arg, 1});
+    ASSERT_EQ(result.outcome, Outcome::Ok) << result.message;
+    EXPECT_EQ(result.values.at(0).as_i32(), 1000 + x);
+  }
+  EXPECT_EQ(out, "add_base(1)\nadd_base(2)\n");
+  Value code = Value::make_i32(5);
+  CallResult result = store.call(*inst->get_function("fail"), {&code, 1});
+  EXPECT_EQ(exit_code_of(result), std::optional<uint32_t>(5));
+  // A proc_exit is not an abort: the store is not terminated.
+  EXPECT_FALSE(store.terminated());
+}
+
 class WasiFilesTest : public WasiGuestTest {
  protected:
   void SetUp() override {
