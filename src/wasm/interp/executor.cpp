@@ -524,7 +524,7 @@ throw_exn : {
       size_t n = 0;
       if (h.kind == Handler::Kind::Catch) {
         n = exn->payload.size();
-        std::memcpy(dst, exn->payload.data(), n * sizeof(uint64_t));
+        if (n) std::memcpy(dst, exn->payload.data(), n * sizeof(uint64_t));
       }
       if (h.push_ref) dst[n] = reinterpret_cast<uint64_t>(exn);
       if (h.exn_slot != UINT32_MAX) f.fp[h.exn_slot] = reinterpret_cast<uint64_t>(exn);
