@@ -238,6 +238,9 @@ class WasiFilesTest : public WasiGuestTest {
     std::filesystem::remove_all(root_);
     std::filesystem::create_directories(root_ / "sandbox");
     std::ofstream(root_ / "outside.txt") << "secret";
+    std::ofstream(root_ / "sandbox" / "inside.txt") << "inside";
+    std::filesystem::create_symlink("../outside.txt", root_ / "sandbox" / "link-out");
+    std::filesystem::create_symlink("inside.txt", root_ / "sandbox" / "link-in");
   }
   void TearDown() override {
     if (!root_.empty()) std::filesystem::remove_all(root_);
@@ -260,6 +263,8 @@ TEST_F(WasiFilesTest, PreopenedDirectory) {
   EXPECT_THAT(run.out, HasSubstr("escape_dotdot=1\n"));
   EXPECT_THAT(run.out, HasSubstr("missing=1 errno_noent=1\n"));
   EXPECT_THAT(run.out, HasSubstr("absolute_outside=1\n"));
+  EXPECT_THAT(run.out, HasSubstr("symlink_escape=1\n"));
+  EXPECT_THAT(run.out, HasSubstr("symlink_inside=inside\n"));
   EXPECT_THAT(run.out, HasSubstr("unlink=0\n"));
   EXPECT_THAT(run.out, HasSubstr("rmdir=0\n"));
   EXPECT_FALSE(std::filesystem::exists(root_ / "sandbox" / "sub"));

@@ -786,8 +786,6 @@ struct WasiContext::Impl {
     if (fdflags & kFdflagDsync) flags |= O_DSYNC;
     if (fdflags & kFdflagSync) flags |= O_SYNC;
     if (fdflags & kFdflagRsync) flags |= O_RSYNC;
-    if ((flags & (O_CREAT | O_TRUNC)) && !want_write && !(oflags & kOflagDirectory))
-      flags = (flags & ~O_ACCMODE) | O_RDWR;
 
     Errno error = Errno::Success;
     int host_fd =

@@ -58,6 +58,16 @@ int main(void) {
   FILE* outside = fopen("/etc/passwd", "r");
   printf("absolute_outside=%d\n", outside == NULL);
 
+  FILE* via_link = fopen("/sandbox/link-out", "r");
+  printf("symlink_escape=%d\n", via_link == NULL);
+  FILE* inside_link = fopen("/sandbox/link-in", "r");
+  char inside[8] = {0};
+  if (inside_link) {
+    fread(inside, 1, sizeof inside - 1, inside_link);
+    fclose(inside_link);
+  }
+  printf("symlink_inside=%s\n", inside);
+
   printf("unlink=%d\n", unlink("/sandbox/sub/moved.txt"));
   printf("rmdir=%d\n", rmdir("/sandbox/sub"));
   return 0;
