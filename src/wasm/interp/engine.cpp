@@ -285,6 +285,7 @@ std::optional<Value> Table::get(uint32_t index) const {
 bool Table::set(uint32_t index, const Value& value) {
   if (index >= impl_->elems.size() || value.type != impl_->type.element) return false;
   impl_->elems[index] = value.ref;
+  ++impl_->writes;  // for the lifecycle layer's rollback
   return true;
 }
 int64_t Table::grow(uint32_t delta, const Value& init) {
@@ -293,6 +294,7 @@ int64_t Table::grow(uint32_t delta, const Value& init) {
   if (old + delta > impl_->max_elems) return -1;
   impl_->elems.resize(old + delta, init.ref);
   impl_->type.limits.min = old + delta;
+  ++impl_->writes;  // for the lifecycle layer's rollback
   return static_cast<int64_t>(old);
 }
 
@@ -600,9 +602,14 @@ std::optional<std::pair<Tag, std::vector<Value>>> Store::exception_contents(RefP
   return std::nullopt;
 }
 
-Result<Instance*> Store::instantiate(std::shared_ptr<const Module> module, const Imports& imports) {
+namespace {
+
+// Store::instantiate, and with `initialize` false internal::instantiate_uninitialized (no active
+// segments, no start function: the lifecycle layer applies a snapshot's state instead).
+Result<Instance*> instantiate_module(Store& store, std::shared_ptr<const Module> module,
+                                     const Imports& imports, bool initialize) {
   using internal::make_error;
-  internal::StoreImpl* s = impl_.get();
+  internal::StoreImpl* s = store.impl();
   const wasm::Module& m = module->ir();
   auto impl = std::make_unique<internal::InstanceImpl>();
   internal::InstanceImpl& inst = *impl;
@@ -727,6 +734,7 @@ Result<Instance*> Store::instantiate(std::shared_ptr<const Module> module, const
   // even if instantiation fails, so the store keeps it.
   s->instances.push_back(std::make_unique<Instance>(std::move(impl)));
   Instance* instance = s->instances.back().get();
+  if (!initialize) return instance;
 
   for (size_t i = 0; i < m.elems.size(); ++i) {
     const wasm::ElemSegment& seg = m.elems[i];
@@ -770,6 +778,18 @@ Result<Instance*> Store::instantiate(std::shared_ptr<const Module> module, const
     }
   }
   return instance;
+}
+
+}  // namespace
+
+Result<Instance*> Store::instantiate(std::shared_ptr<const Module> module, const Imports& imports) {
+  return instantiate_module(*this, std::move(module), imports, /*initialize=*/true);
+}
+
+Result<Instance*> internal::instantiate_uninitialized(Store& store,
+                                                      std::shared_ptr<const Module> module,
+                                                      const Imports& imports) {
+  return instantiate_module(store, std::move(module), imports, /*initialize=*/false);
 }
 
 }  // namespace rw

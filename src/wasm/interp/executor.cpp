@@ -588,6 +588,7 @@ L_TableSet : {
     TRAP(TableOutOfBounds, "out of bounds table access");
   }
   t->elems[i] = reinterpret_cast<void*>(fp[pc[3]]);
+  ++t->writes;  // lifecycle rollback: see TableInst::writes
   pc += 4;
   NEXT();
 }
@@ -604,6 +605,7 @@ L_TableGrow : {
   } else {
     t->elems.resize(old + n, reinterpret_cast<void*>(fp[pc[3]]));
     t->type.limits.min = old + n;
+    ++t->writes;
     fp[pc[1]] = static_cast<uint32_t>(old);
   }
   pc += 5;
@@ -619,6 +621,7 @@ L_TableFill : {
   }
   void* v = reinterpret_cast<void*>(fp[pc[3]]);
   for (uint64_t k = 0; k < n; ++k) t->elems[i + k] = v;
+  ++t->writes;
   pc += 5;
   NEXT();
 }
@@ -633,6 +636,7 @@ L_TableCopy : {
     TRAP(TableOutOfBounds, "out of bounds table access");
   }
   if (n) std::memmove(dt->elems.data() + d, st->elems.data() + sidx, n * sizeof(void*));
+  ++dt->writes;
   pc += 6;
   NEXT();
 }
@@ -647,6 +651,7 @@ L_TableInit : {
     TRAP(TableOutOfBounds, "out of bounds table access");
   }
   for (uint64_t k = 0; k < n; ++k) t->elems[d + k] = seg[sidx + k];
+  ++t->writes;
   pc += 6;
   NEXT();
 }

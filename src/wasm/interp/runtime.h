@@ -45,6 +45,9 @@ struct TableInst {
   TableType type;  // limits.min tracks the current size
   std::vector<void*> elems;
   uint32_t max_elems = 0;  // effective maximum (type max and store limit)
+  // Bumped by every mutation (table.set/fill/copy/init/grow, Table::set/grow), so the lifecycle
+  // layer (src/wasm/lifecycle) copies a table back on rollback only when a call changed it.
+  uint64_t writes = 0;
 };
 
 // Linear memory: the whole maximum is reserved up front (PROT_NONE) and committed on grow, so the
@@ -62,6 +65,15 @@ struct MemoryInst {
   MemoryInst& operator=(const MemoryInst&) = delete;
   ~MemoryInst();
 
+  // Dirty-page tracking, installed by the lifecycle layer (src/wasm/lifecycle) for snapshots,
+  // reset and per-call rollback; off while track_stamps is null. Granularity: 4 KiB pages. A page
+  // whose stamp equals track_epoch is already recorded; a write to any other page first calls
+  // track_first_write (before the bytes change, so the tracker can save the page's pre-image).
+  uint32_t* track_stamps = nullptr;
+  uint32_t track_epoch = 0;
+  void (*track_first_write)(MemoryInst* mem, uint64_t first_page, uint64_t last_page) = nullptr;
+  void* tracker = nullptr;
+
   // Reserves and commits the initial size; false when the address space cannot be reserved.
   bool init(MemoryType t, uint32_t store_max_pages);
   // Returns the old size in pages or -1.
@@ -69,16 +81,32 @@ struct MemoryInst {
   uint32_t pages() const { return static_cast<uint32_t>(size / kPageSize); }
 };
 
+constexpr uint32_t kTrackPageShift = 12;  // dirty tracking granularity: 4 KiB
+
+// Records a write of [address, address + n) for the lifecycle layer, before it happens. When
+// tracking is off this is one predictable branch; when on, one stamp compare per touched page.
+inline void note_write(MemoryInst* mem, uint64_t address, size_t n) {
+  const uint32_t* stamps = mem->track_stamps;
+  if (__builtin_expect(stamps == nullptr, 1) || n == 0) return;
+  uint64_t first = address >> kTrackPageShift;
+  uint64_t last = (address + n - 1) >> kTrackPageShift;
+  if (last - first > 1 || stamps[first] != mem->track_epoch || stamps[last] != mem->track_epoch)
+    mem->track_first_write(mem, first, last);
+}
+
 // Every write to linear memory by guest code goes through these three functions (and
 // Memory::write through store_bytes): the one place to add dirty-page tracking.
-inline void store_bytes(MemoryInst* /*mem*/, uint8_t* base, uint64_t address, const void* src,
+inline void store_bytes(MemoryInst* mem, uint8_t* base, uint64_t address, const void* src,
                         size_t n) {
+  note_write(mem, address, n);
   __builtin_memcpy(base + address, src, n);
 }
-inline void move_bytes(MemoryInst* /*mem*/, uint8_t* base, uint64_t dst, uint64_t src, size_t n) {
+inline void move_bytes(MemoryInst* mem, uint8_t* base, uint64_t dst, uint64_t src, size_t n) {
+  note_write(mem, dst, n);
   __builtin_memmove(base + dst, base + src, n);
 }
-inline void fill_bytes(MemoryInst* /*mem*/, uint8_t* base, uint64_t dst, uint8_t value, size_t n) {
+inline void fill_bytes(MemoryInst* mem, uint8_t* base, uint64_t dst, uint8_t value, size_t n) {
+  note_write(mem, dst, n);
   __builtin_memset(base + dst, value, n);
 }
 
@@ -200,6 +228,12 @@ struct StoreImpl {
   void collect_exceptions(const CallResult& result);
   FuncInst* new_func();
 };
+
+// Store::instantiate without initialisation: links and creates the instance's objects but copies
+// no active segment and runs no start function. For the lifecycle layer, which then puts a
+// snapshot's state into the new instance (spawning from a snapshot must not rerun guest code).
+Result<Instance*> instantiate_uninitialized(Store& store, std::shared_ptr<const Module> module,
+                                           const Imports& imports);
 
 // Executes `func` as one entry from the host (outermost or nested).
 CallResult invoke(StoreImpl* store, FuncInst* func, std::span<const Value> args, Instance* caller);
