@@ -354,6 +354,22 @@ TEST_F(CliTest, InvokeTrapIsAStructuredAbort) {
   EXPECT_THAT(p.err, HasSubstr("trap=stack_overflow"));
 }
 
+TEST_F(CliTest, InvokePanicIsStructured) {
+  std::string path = write(
+      "panic.wat", R"((module (tag $t (param i32)) (func (export "p") (throw $t (i32.const 7)))))");
+  Process p = rewind("run " + path + " --invoke p");
+  EXPECT_EQ(p.code, kExitPanic);
+  EXPECT_THAT(p.err, StartsWith("rewind: outcome=panic export=p"));
+  EXPECT_THAT(p.err, HasSubstr("payload=\"i32:7\""));
+}
+
+TEST_F(CliTest, RandomBytesAreAMalformedModule) {
+  std::string path = write("noise.bin", std::string("\x13\x37\xff\x00garbage", 11));
+  Process p = rewind("run " + path);
+  EXPECT_EQ(p.code, kExitFailure);
+  EXPECT_THAT(p.err, HasSubstr("noise.bin: malformed"));
+}
+
 // ---- wast
 
 TEST_F(CliTest, WastCountsAndExitCode) {
@@ -407,6 +423,15 @@ TEST(DescribeFailure, HostErrorNamesTheHostException) {
   EXPECT_EQ(describe_failure(r, "go"),
             "outcome=host_error export=go message=\"db failed\" host_error=\"disk full\"");
   EXPECT_EQ(exit_code_for(r), kExitPanic);
+}
+
+TEST(DescribeFailure, PanicWithPayload) {
+  CallResult r;
+  r.outcome = Outcome::Panic;
+  r.message = "uncaught exception";
+  r.exception_payload = {Value::make_i32(7), Value::make_i64(-1)};
+  EXPECT_EQ(describe_failure(r, "f"),
+            "outcome=panic export=f message=\"uncaught exception\" payload=\"i32:7 i64:-1\"");
 }
 
 TEST(DescribeFailure, PanicAndTerminated) {

@@ -47,6 +47,12 @@ std::string describe_failure(const CallResult& result, const std::string& export
   if (result.outcome == Outcome::Abort) line += fmt::format(" trap={}", to_string(result.trap));
   line += fmt::format(" export={}", export_name);
   if (!result.message.empty()) line += " message=" + quoted(result.message);
+  if (result.outcome == Outcome::Panic && !result.exception_payload.empty()) {
+    std::string payload;
+    for (const Value& v : result.exception_payload)
+      payload += (payload.empty() ? "" : " ") + to_string(v);
+    line += " payload=" + quoted(payload);
+  }
   if (result.outcome == Outcome::HostError && result.host_error) {
     try {
       std::rethrow_exception(result.host_error);
