@@ -236,7 +236,8 @@ TEST(Decoder, SectionSizes) {
   // Section size beyond the end of the module.
   expect_malformed(module_of({{0x01, 0x05, 0x01, 0x60, 0x00}}), "length out of bounds", 9);
   // Two types declared, one given.
-  expect_malformed(module_of({section(1, {0x02, 0x60, 0x00, 0x00})}), "unexpected end");
+  expect_malformed(module_of({section(1, {0x02, 0x60, 0x00, 0x00})}),
+                   "unexpected end of section or function", 14);
   // A concatenated second module reads as a custom section that is too long.
   expect_malformed(cat({header(), header()}), "length out of bounds");
   // A custom section whose name runs past the section.
@@ -326,6 +327,14 @@ TEST(Decoder, FunctionAndCodeCounts) {
                    "function and code section have inconsistent lengths");
   EXPECT_TRUE(decode(module_of({section(3, {0x00})})).ok());
   EXPECT_TRUE(decode(module_of({section(10, {0x00})})).ok());
+  // A second code section is reported as misplaced even though the first one alone is short.
+  expect_malformed(
+      module_of({type, section(3, {0x02, 0x00, 0x00}), section(10, {0x01, 0x02, 0x00, 0x0B}),
+                 section(10, {0x01, 0x02, 0x00, 0x0B})}),
+      "unexpected content after last section");
+  // The count mismatch points at the code section's count.
+  expect_malformed(module_of({type, section(3, {0x01, 0x00}), section(10, {0x00})}),
+                   "function and code section have inconsistent lengths", 20);
   // A body size beyond the section.
   expect_malformed(module_of({type, section(3, {0x01, 0x00}), section(10, {0x01, 0x09, 0x00})}),
                    "unexpected end");

@@ -185,8 +185,12 @@ TEST(ValidatorControl, Branches) {
 }
 
 TEST(ValidatorControl, BodyEncoding) {
-  // No final end.
-  expect_error(fn({}, {}, {0x01}), Error::Kind::Malformed, "END opcode expected");
+  // No final end: in the last body the section ends, in an earlier one the next body follows.
+  expect_error(fn({}, {}, {0x01}), Error::Kind::Malformed, "unexpected end of section or function");
+  ModuleSpec two = single_function({}, {}, {0x01});
+  two.funcs.push_back(0);
+  two.bodies.push_back(body({0x00}, {0x0B}));
+  expect_error(two.build(), Error::Kind::Malformed, "END opcode expected", 1);
   // Bytes after the final end.
   expect_error(fn({}, {}, {0x0B, 0x01}), Error::Kind::Malformed, "section size mismatch", 1);
   // Illegal opcodes.

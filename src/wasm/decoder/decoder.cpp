@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -97,7 +98,7 @@ class Decoder {
   std::span<const uint8_t> bytes_;
   const DecodeLimits& limits_;
   Module m_;
-  bool saw_code_ = false;
+  std::optional<size_t> code_count_at_;  // where the code section's count is, once seen
   bool saw_data_ = false;
   bool saw_name_section_ = false;
 };
@@ -429,14 +430,11 @@ bool Decoder::data_count_section(BinaryReader& r) {
 }
 
 bool Decoder::code_section(BinaryReader& r) {
-  saw_code_ = true;
-  size_t at = r.offset();
+  // The count is compared with the function section's once all sections are read, so that
+  // misplaced sections are reported first, as the spec interpreter does.
+  code_count_at_ = r.offset();
   uint32_t n;
   if (!read_count(r, n, limits_.max_functions, "function bodies")) return false;
-  if (n != m_.functions.size()) {
-    r.fail_at(at, "function and code section have inconsistent lengths");
-    return false;
-  }
   m_.codes.resize(n);
   for (FunctionBody& body : m_.codes) {
     body.body_offset = static_cast<uint32_t>(r.offset());
@@ -624,16 +622,19 @@ Result<Module> Decoder::run() {
     size_t contents_at = r.offset();
     BinaryReader s(r.bytes(size), contents_at);
     if (!section(id, s) || !s.ok()) {
-      return Error{kind_of(s.error()), s.error(), s.error_offset()};
+      std::string reason = s.error();
+      // Reads are bounded by the section, so running out of bytes means the section ended.
+      if (reason == "unexpected end") reason += " of section or function";
+      return Error{kind_of(reason), reason, s.error_offset()};
     }
     if (!s.at_end()) {
       return Error{Error::Kind::Malformed, "section size mismatch", s.offset()};
     }
   }
 
-  if (!saw_code_ && !m_.functions.empty()) {
+  if (m_.codes.size() != m_.functions.size()) {
     return Error{Error::Kind::Malformed, "function and code section have inconsistent lengths",
-                 bytes_.size()};
+                 code_count_at_.value_or(bytes_.size())};
   }
   if (!saw_data_ && m_.data_count && *m_.data_count != 0) {
     return Error{Error::Kind::Malformed, "data count and data section have inconsistent lengths",

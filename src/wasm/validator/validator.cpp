@@ -210,7 +210,7 @@ class FunctionValidator {
     ctrl_.reserve(256);
   }
 
-  void validate(uint32_t func_index, const FunctionBody& body);
+  void validate(uint32_t func_index, const FunctionBody& body, bool last_body);
 
  private:
   void step();
@@ -354,7 +354,7 @@ class FunctionValidator {
   size_t at_ = 0;
 };
 
-void FunctionValidator::validate(uint32_t func_index, const FunctionBody& body) {
+void FunctionValidator::validate(uint32_t func_index, const FunctionBody& body, bool last_body) {
   at_ = body.body_offset;
   if (body.code_begin > body.code_end || body.code_end > m_.bytes.size()) {
     malformed(at_, "function body outside the module bytes");
@@ -374,7 +374,12 @@ void FunctionValidator::validate(uint32_t func_index, const FunctionBody& body) 
   while (!ctrl_.empty()) {
     if (!reader.next(instr_)) {
       if (!reader.ok()) fail(kind_of(reader.error()), reader.error_offset(), reader.error());
-      malformed(reader.offset(), "END opcode expected (function body ended before its end)");
+      // Worded as the spec interpreter words it: it reads on into the next body when there is
+      // one, and runs out of section after the last.
+      malformed(reader.offset(), last_body ? "unexpected end of section or function (function body "
+                                             "ended before its final end)"
+                                           : "END opcode expected (function body ended before its "
+                                             "final end)");
     }
     at_ = instr_.offset;
     step();
@@ -942,7 +947,7 @@ void ModuleValidator::run() {
   collect_declared_funcs();
   FunctionValidator functions(ctx_);
   for (uint32_t i = 0; i < m_.codes.size(); ++i) {
-    functions.validate(m_.num_imported_funcs + i, m_.codes[i]);
+    functions.validate(m_.num_imported_funcs + i, m_.codes[i], i + 1 == m_.codes.size());
   }
 }
 
