@@ -520,6 +520,15 @@ TEST(Decoder, SimdIsUnsupported) {
                Error::Kind::Unsupported, "unsupported feature: SIMD", 13);
 }
 
+TEST(Decoder, TypeForms) {
+  expect_malformed(module_of({section(1, {0x01, 0x5F, 0x00, 0x00})}), "malformed function type",
+                   11);
+  expect_malformed(module_of({section(1, {0x01, 0x60, 0x01, 0x40, 0x00})}), "malformed value type",
+                   13);
+  expect_malformed(module_of({section(1, {0x01, 0x60, 0x00, 0x01, 0x00})}), "malformed value type",
+                   14);
+}
+
 TEST(Decoder, Tags) {
   auto r =
       decode(module_of({section(1, vec({functype({I32}, {})})), section(13, {0x01, 0x00, 0x00})}));

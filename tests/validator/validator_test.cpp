@@ -757,6 +757,15 @@ TEST(ValidatorModule, HandBuiltModuleInconsistencies) {
   r = validate_module(m);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, Error::Kind::Malformed);
+  // Locals beyond any sane bound.
+  Module big;
+  big.bytes = {0x0B};
+  big.types.push_back(FuncType{});
+  big.functions.push_back(0);
+  big.codes.push_back(FunctionBody{{LocalRun{0xFFFFFFFF, ValType::I32}}, 0xFFFFFFFF, 0, 1, 0});
+  r = validate_module(big);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "too many locals");
   Module v;
   v.types.push_back(FuncType{{ValType::V128}, {}});
   r = validate_module(v);

@@ -207,7 +207,7 @@ bool Decoder::type_section(BinaryReader& r) {
     uint8_t form = r.u8();
     if (!r.ok()) return false;
     if (form != 0x60) {
-      r.fail_at(at, "integer representation too long (malformed function type form)");
+      r.fail_at(at, "malformed function type");
       return false;
     }
     FuncType type;

@@ -150,6 +150,8 @@ uint32_t natural_alignment(Opcode op) {
   }
 }
 
+constexpr uint64_t kMaxLocals = uint64_t{1} << 24;
+
 enum class FrameKind : uint8_t { Function, Block, Loop, If, Else, Try, Catch, CatchAll, TryTable };
 
 struct Frame {
@@ -361,6 +363,10 @@ void FunctionValidator::validate(uint32_t func_index, const FunctionBody& body, 
   }
   const FuncType& type = m_.func_type(func_index);
   locals_.assign(type.params.begin(), type.params.end());
+  // The decoder bounds the locals; a Module built some other way gets a sanity bound here.
+  uint64_t total = 0;
+  for (const LocalRun& run : body.locals) total += run.count;
+  if (total > kMaxLocals) malformed(at_, "too many locals");
   for (const LocalRun& run : body.locals) {
     reject_simd(run.type, at_);
     locals_.insert(locals_.end(), run.count, run.type);
