@@ -42,6 +42,96 @@ struct Ctrl {
   uint32_t label_arity() const { return kind == CtrlKind::Loop ? n_params : n_results; }
 };
 
+// An operand stack entry at compile time: materialised in its own slot, or a pending read of a
+// local, or a pending constant.
+struct Entry {
+  uint32_t local = kNone;
+  bool is_const = false;
+  uint64_t value = 0;
+  bool materialized() const { return local == kNone && !is_const; }
+};
+
+// Maps a compare (register or immediate form) to its compare-and-branch operation.
+struct CmpInfo {
+  uint32_t op = 0;       // the compare op id
+  uint32_t jump = 0;     // JumpIf<cmp>[Imm]
+  uint32_t negated = 0;  // JumpIf<!cmp>[Imm]
+};
+
+const std::vector<CmpInfo>& compare_table() {
+  static const std::vector<CmpInfo> table = [] {
+    using O = Opcode;
+    struct Pair {
+      O a, b;
+    };
+    const Pair negations[] = {{O::I32Eq, O::I32Ne},   {O::I32LtS, O::I32GeS},
+                              {O::I32LtU, O::I32GeU}, {O::I32GtS, O::I32LeS},
+                              {O::I32GtU, O::I32LeU}, {O::I64Eq, O::I64Ne},
+                              {O::I64LtS, O::I64GeS}, {O::I64LtU, O::I64GeU},
+                              {O::I64GtS, O::I64LeS}, {O::I64GtU, O::I64LeU}};
+    auto reg_jump = [](O op) -> uint32_t {
+      switch (op) {
+#define RW_X(name) \
+  case O::name:    \
+    return op_id(IOp::JumpIf##name);
+        RW_INT_COMPARES(RW_X)
+#undef RW_X
+        default: return 0;
+      }
+    };
+    auto imm_jump = [](O op) -> uint32_t {
+      switch (op) {
+#define RW_X(name) \
+  case O::name:    \
+    return op_id(IOp::JumpIf##name##Imm);
+        RW_INT_COMPARES(RW_X)
+#undef RW_X
+        default: return 0;
+      }
+    };
+    auto imm_op = [](O op) -> uint32_t {
+      switch (op) {
+#define RW_X(name) \
+  case O::name: return op_id(IOp::name##Imm);
+        RW_INT_COMPARES(RW_X) #undef RW_X
+        default: return 0;
+      }
+    };
+    std::vector<CmpInfo> t;
+    for (const Pair& p : negations) {
+      for (int flip = 0; flip < 2; ++flip) {
+        O x = flip ? p.b : p.a, nx = flip ? p.a : p.b;
+        t.push_back({op_id(x), reg_jump(x), reg_jump(nx)});
+        t.push_back({imm_op(x), imm_jump(x), imm_jump(nx)});
+      }
+    }
+    return t;
+  }();
+  return table;
+}
+
+// The immediate form of an integer binary op, or 0.
+uint32_t imm_variant(Opcode op) {
+  switch (op) {
+#define RW_X(name) \
+  case Opcode::name: return op_id(IOp::name##Imm);
+    RW_IMM_BINOPS(RW_X)
+#undef RW_X
+    default: return 0;
+  }
+}
+
+bool is_i64_op(Opcode op) {
+  std::string_view sig = wasm::opcode_info(op).signature;
+  return !sig.empty() && sig[0] == 'I';
+}
+
+struct CondJump {
+  uint32_t op = 0;
+  uint32_t a = 0, b = 0;
+  bool has_b = false;
+};
+
 class Compiler {
  public:
   Compiler(const wasm::Module& m, uint32_t defined_index, CompiledFunc& out)
@@ -69,29 +159,59 @@ class Compiler {
 
   // Abstract stack
   uint32_t height() const { return static_cast<uint32_t>(stack_.size()); }
-  uint32_t slot_at(uint32_t i) const { return stack_[i] != kNone ? stack_[i] : L_ + i; }
+  uint32_t slot_at(uint32_t i) const { return stack_[i].local != kNone ? stack_[i].local : L_ + i; }
   uint32_t pop() {
     if (stack_.empty()) {
       broken_ = true;
       return 0;
     }
-    uint32_t s = slot_at(height() - 1);
+    uint32_t top = height() - 1;
+    if (stack_[top].is_const) materialize(top);
+    uint32_t s = slot_at(top);
     stack_.pop_back();
     return s;
   }
   uint32_t push() {
-    stack_.push_back(kNone);
+    stack_.push_back(Entry{});
     max_height_ = std::max(max_height_, height());
     return L_ + height() - 1;
   }
   void push_local(uint32_t local) {
-    stack_.push_back(local);
+    Entry e;
+    e.local = local;
+    stack_.push_back(e);
     max_height_ = std::max(max_height_, height());
   }
+  void push_const(uint64_t value) {
+    Entry e;
+    e.is_const = true;
+    e.value = value;
+    stack_.push_back(e);
+    max_height_ = std::max(max_height_, height());
+  }
+  void emit_const(uint32_t dst, uint64_t value) {
+    if (value <= UINT32_MAX) {
+      begin(op_id(IOp::Const32));
+      word(dst);
+      word(static_cast<uint32_t>(value));
+    } else {
+      begin(op_id(IOp::Const64));
+      word(dst);
+      word(static_cast<uint32_t>(value));
+      word(static_cast<uint32_t>(value >> 32));
+    }
+  }
   void materialize(uint32_t i) {
-    if (stack_[i] == kNone) return;
-    uint32_t src = stack_[i];
-    stack_[i] = kNone;
+    Entry& e = stack_[i];
+    if (e.is_const) {
+      uint64_t v = e.value;
+      e = Entry{};
+      emit_const(L_ + i, v);
+      return;
+    }
+    if (e.local == kNone) return;
+    uint32_t src = e.local;
+    e = Entry{};
     begin(op_id(IOp::Copy));
     word(L_ + i);
     word(src);
@@ -101,13 +221,57 @@ class Compiler {
   }
   void flush_local(uint32_t local) {
     for (uint32_t i = 0; i < height(); ++i)
-      if (stack_[i] == local) materialize(i);
+      if (stack_[i].local == local) materialize(i);
   }
   void set_height(uint32_t h) {
-    stack_.resize(h, kNone);
-    for (auto& e : stack_) e = kNone;  // callers only shrink materialised stacks
+    stack_.resize(h);
+    for (auto& e : stack_) e = Entry{};  // callers only shrink materialised stacks
     max_height_ = std::max(max_height_, h);
   }
+  // Pops a branch condition. When the instruction just emitted computed it with an integer
+  // compare, that instruction is removed and a compare-and-branch takes its place.
+  CondJump pop_condition(bool jump_when_true) {
+    CondJump j;
+    if (!stack_.empty() && stack_.back().materialized() && last_dst_pos_ != kNone &&
+        last_dst_height_ == height() - 1) {
+      uint32_t p = last_dst_pos_ - 1;
+      uint32_t op = out_.code[p];
+      if (op == op_id(Opcode::I32Eqz) || op == op_id(Opcode::I64Eqz)) {
+        bool is64 = op == op_id(Opcode::I64Eqz);
+        j.a = out_.code[p + 2];
+        if (is64) {
+          j.op = op_id(jump_when_true ? IOp::JumpIfI64Eqz : IOp::JumpIfI64Nez);
+        } else {
+          j.op = op_id(jump_when_true ? IOp::JumpUnless : IOp::JumpIf);
+        }
+        out_.code.resize(p);
+        stack_.pop_back();
+        last_dst_pos_ = kNone;
+        return j;
+      }
+      for (const CmpInfo& c : compare_table()) {
+        if (c.op != op) continue;
+        j.op = jump_when_true ? c.jump : c.negated;
+        j.a = out_.code[p + 2];
+        j.b = out_.code[p + 3];
+        j.has_b = true;
+        out_.code.resize(p);
+        stack_.pop_back();
+        last_dst_pos_ = kNone;
+        return j;
+      }
+    }
+    j.op = op_id(jump_when_true ? IOp::JumpIf : IOp::JumpUnless);
+    j.a = pop();
+    return j;
+  }
+  // Emits the jump's op and operands; the caller writes the target word next.
+  void emit_cond_jump(const CondJump& j) {
+    begin(j.op);
+    word(j.a);
+    if (j.has_b) word(j.b);
+  }
+
   // Emits a result-producing op header and remembers where its destination word is, so that a
   // following local.set can retarget it.
   uint32_t push_result() {
@@ -225,6 +389,21 @@ class Compiler {
     word(a);
   }
   void emit_binary(Opcode op) {
+    uint32_t imm_op = imm_variant(op);
+    if (imm_op && !stack_.empty() && stack_.back().is_const) {
+      uint64_t v = stack_.back().value;
+      bool fits = !is_i64_op(op) ||
+                  static_cast<int64_t>(v) == static_cast<int64_t>(static_cast<int32_t>(v));
+      if (fits) {
+        stack_.pop_back();
+        uint32_t a = pop();
+        begin(imm_op);
+        push_result();
+        word(a);
+        word(static_cast<uint32_t>(v));
+        return;
+      }
+    }
     uint32_t b = pop();
     uint32_t a = pop();
     begin(op_id(op));
@@ -241,7 +420,7 @@ class Compiler {
   uint32_t defined_index_;
   uint32_t L_ = 0;
   uint32_t num_results_ = 0;
-  std::vector<uint32_t> stack_;
+  std::vector<Entry> stack_;
   uint32_t max_height_ = 0;
   std::vector<Ctrl> ctrls_;
   uint32_t scratch_top_ = 0, scratch_max_ = 0;
@@ -364,7 +543,8 @@ bool Compiler::handle(const wasm::Instr& in) {
     case Opcode::Try: {
       uint32_t np, nr;
       block_sig(in.block, np, nr);
-      uint32_t cond = op == Opcode::If ? pop() : 0;
+      CondJump cond;
+      if (op == Opcode::If) cond = pop_condition(/*jump_when_true=*/false);
       flush_all();
       if (height() < np) return false;
       Ctrl c;
@@ -390,8 +570,7 @@ bool Compiler::handle(const wasm::Instr& in) {
             word(L_ + c.base + i);
           }
         }
-        begin(op_id(IOp::JumpUnless));
-        word(cond);
+        emit_cond_jump(cond);
         c.else_fixup = pos();
         word(0);
       } else {
@@ -542,21 +721,22 @@ bool Compiler::handle(const wasm::Instr& in) {
       return true;
     }
     case Opcode::BrIf: {
-      uint32_t cond = pop();
-      flush_all();
       if (in.index >= ctrls_.size()) return false;
       uint32_t t = ctrl_index_of_label(in.index);
-      if (t == 0 || branch_needs_copies(t)) {
-        begin(op_id(IOp::JumpUnless));
-        word(cond);
+      // Whether copies are needed depends only on heights, which popping the condition fixes.
+      bool via_skip = t == 0 || (ctrls_[t].label_arity() > 0 &&
+                                 height() - 1 - ctrls_[t].label_arity() != ctrls_[t].base);
+      CondJump cond = pop_condition(/*jump_when_true=*/!via_skip);
+      flush_all();
+      if (via_skip) {
+        emit_cond_jump(cond);
         uint32_t skip = pos();
         word(0);
         emit_branch(t);
         bind_here();
         out_.code[skip] = pos();
       } else {
-        begin(op_id(IOp::JumpIf));
-        word(cond);
+        emit_cond_jump(cond);
         target_word(t);
       }
       return true;
@@ -705,8 +885,18 @@ bool Compiler::handle(const wasm::Instr& in) {
       uint32_t k = in.index;
       if (k >= L_ || stack_.empty()) return false;
       uint32_t top = height() - 1;
-      bool top_is_k = stack_[top] == k;
-      bool retarget = stack_[top] == kNone && last_dst_pos_ != kNone && last_dst_height_ == top;
+      bool top_is_k = stack_[top].local == k;
+      if (stack_[top].is_const) {
+        uint64_t v = stack_[top].value;
+        stack_.pop_back();
+        flush_local(k);
+        emit_const(k, v);
+        last_dst_pos_ = kNone;
+        if (op == Opcode::LocalTee) push_const(v);
+        return true;
+      }
+      bool retarget =
+          stack_[top].materialized() && last_dst_pos_ != kNone && last_dst_height_ == top;
       uint32_t dst_pos = last_dst_pos_;
       uint32_t src = pop();
       if (!top_is_k) {
@@ -800,27 +990,10 @@ bool Compiler::handle(const wasm::Instr& in) {
     case Opcode::MemoryGrow: emit_unary(op); return true;
 
     case Opcode::I32Const:
-    case Opcode::F32Const: {
-      begin(op_id(IOp::Const32));
-      push_result();
-      word(static_cast<uint32_t>(in.value));
-      return true;
-    }
+    case Opcode::F32Const: push_const(static_cast<uint32_t>(in.value)); return true;
     case Opcode::I64Const:
-    case Opcode::F64Const: {
-      begin(op_id(IOp::Const64));
-      push_result();
-      word(static_cast<uint32_t>(in.value));
-      word(static_cast<uint32_t>(in.value >> 32));
-      return true;
-    }
-
-    case Opcode::RefNull: {
-      begin(op_id(IOp::Const32));
-      push_result();
-      word(0);
-      return true;
-    }
+    case Opcode::F64Const: push_const(in.value); return true;
+    case Opcode::RefNull: push_const(0); return true;
     case Opcode::RefIsNull: emit_unary(op); return true;
     case Opcode::RefFunc: {
       begin(op_id(op));

@@ -21,6 +21,19 @@
 
 namespace rw::internal {
 
+// Integer binary operations that also exist with an immediate right operand (`<op>Imm dst, a,
+// imm`; i64 immediates are sign-extended from 32 bits).
+#define RW_INT_COMPARES(X)                                                                    \
+  X(I32Eq)                                                                                    \
+  X(I32Ne) X(I32LtS) X(I32LtU) X(I32GtS) X(I32GtU) X(I32LeS) X(I32LeU) X(I32GeS) X(I32GeU)    \
+      X(I64Eq) X(I64Ne) X(I64LtS) X(I64LtU) X(I64GtS) X(I64GtU) X(I64LeS) X(I64LeU) X(I64GeS) \
+          X(I64GeU)
+#define RW_IMM_BINOPS(X)                                                                         \
+  X(I32Add)                                                                                      \
+  X(I32Sub) X(I32Mul) X(I32And) X(I32Or) X(I32Xor) X(I32Shl) X(I32ShrS) X(I32ShrU) X(I32Rotl)    \
+      X(I32Rotr) X(I64Add) X(I64Sub) X(I64Mul) X(I64And) X(I64Or) X(I64Xor) X(I64Shl) X(I64ShrS) \
+          X(I64ShrU) X(I64Rotl) X(I64Rotr) RW_INT_COMPARES(X)
+
 // Internal operations. The first Opcode::Count_ ids are the wasm opcodes themselves, used for
 // operations that keep their wasm meaning (numeric, memory, tables...); the rest are internal.
 enum class IOp : uint32_t {
@@ -41,7 +54,16 @@ enum class IOp : uint32_t {
   ThrowOp,               // tag index, payload slot
   ThrowRefOp,            // slot
   SelectOp,              // dst, a, b, cond
-  Count_
+  JumpIfI64Eqz,          // a, target
+  JumpIfI64Nez,          // a, target
+#define RW_X(name) name##Imm,
+  RW_IMM_BINOPS(RW_X)
+#undef RW_X
+// Compare and branch: JumpIf<cmp> a, b, target and JumpIf<cmp>Imm a, imm, target.
+#define RW_X(name) JumpIf##name, JumpIf##name##Imm,
+      RW_INT_COMPARES(RW_X)
+#undef RW_X
+          Count_
 };
 
 inline constexpr uint32_t op_id(wasm::Opcode op) { return static_cast<uint32_t>(op); }

@@ -235,6 +235,14 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
       &&L_ThrowOp,
       &&L_ThrowRefOp,
       &&L_SelectOp,
+      &&L_JumpIfI64Eqz,
+      &&L_JumpIfI64Nez,
+#define RW_X(name) &&L_##name##Imm,
+      RW_IMM_BINOPS(RW_X)
+#undef RW_X
+#define RW_X(name) &&L_JumpIf##name, &&L_JumpIf##name##Imm,
+          RW_INT_COMPARES(RW_X)
+#undef RW_X
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
 
@@ -797,28 +805,112 @@ L_MemoryFill : {
 #define S64(x) static_cast<int64_t>(x)
 #define U32(x) static_cast<uint64_t>(static_cast<uint32_t>(x))
 
+// Integer binary operations: register and immediate forms; compares also fused with branches.
+#define GEN_I32(name, expr)      \
+  L_##name : {                   \
+    uint32_t a = A32, b = B32;   \
+    fp[pc[1]] = (expr);          \
+    pc += 4;                     \
+    NEXT();                      \
+  }                              \
+  L_##name##Imm : {              \
+    uint32_t a = A32, b = pc[3]; \
+    fp[pc[1]] = (expr);          \
+    pc += 4;                     \
+    NEXT();                      \
+  }
+#define GEN_I64(name, expr)                                                        \
+  L_##name : {                                                                     \
+    uint64_t a = A64, b = B64;                                                     \
+    fp[pc[1]] = (expr);                                                            \
+    pc += 4;                                                                       \
+    NEXT();                                                                        \
+  }                                                                                \
+  L_##name##Imm : {                                                                \
+    uint64_t a = A64, b = static_cast<uint64_t>(static_cast<int64_t>(S32(pc[3]))); \
+    fp[pc[1]] = (expr);                                                            \
+    pc += 4;                                                                       \
+    NEXT();                                                                        \
+  }
+#define GEN_CMP32(name, cond)                      \
+  GEN_I32(name, B(cond))                           \
+  L_JumpIf##name : {                               \
+    uint32_t a = static_cast<uint32_t>(fp[pc[1]]); \
+    uint32_t b = static_cast<uint32_t>(fp[pc[2]]); \
+    pc = (cond) ? code_base + pc[3] : pc + 4;      \
+    NEXT();                                        \
+  }                                                \
+  L_JumpIf##name##Imm : {                          \
+    uint32_t a = static_cast<uint32_t>(fp[pc[1]]); \
+    uint32_t b = pc[2];                            \
+    pc = (cond) ? code_base + pc[3] : pc + 4;      \
+    NEXT();                                        \
+  }
+#define GEN_CMP64(name, cond)                                             \
+  GEN_I64(name, B(cond))                                                  \
+  L_JumpIf##name : {                                                      \
+    uint64_t a = fp[pc[1]];                                               \
+    uint64_t b = fp[pc[2]];                                               \
+    pc = (cond) ? code_base + pc[3] : pc + 4;                             \
+    NEXT();                                                               \
+  }                                                                       \
+  L_JumpIf##name##Imm : {                                                 \
+    uint64_t a = fp[pc[1]];                                               \
+    uint64_t b = static_cast<uint64_t>(static_cast<int64_t>(S32(pc[2]))); \
+    pc = (cond) ? code_base + pc[3] : pc + 4;                             \
+    NEXT();                                                               \
+  }
+  GEN_CMP32(I32Eq, a == b)
+  GEN_CMP32(I32Ne, a != b)
+  GEN_CMP32(I32LtS, S32(a) < S32(b))
+  GEN_CMP32(I32LtU, a < b)
+  GEN_CMP32(I32GtS, S32(a) > S32(b))
+  GEN_CMP32(I32GtU, a > b)
+  GEN_CMP32(I32LeS, S32(a) <= S32(b))
+  GEN_CMP32(I32LeU, a <= b)
+  GEN_CMP32(I32GeS, S32(a) >= S32(b))
+  GEN_CMP32(I32GeU, a >= b)
+  GEN_CMP64(I64Eq, a == b)
+  GEN_CMP64(I64Ne, a != b)
+  GEN_CMP64(I64LtS, S64(a) < S64(b))
+  GEN_CMP64(I64LtU, a < b)
+  GEN_CMP64(I64GtS, S64(a) > S64(b))
+  GEN_CMP64(I64GtU, a > b)
+  GEN_CMP64(I64LeS, S64(a) <= S64(b))
+  GEN_CMP64(I64LeU, a <= b)
+  GEN_CMP64(I64GeS, S64(a) >= S64(b))
+  GEN_CMP64(I64GeU, a >= b)
+  GEN_I32(I32Add, U32(a + b))
+  GEN_I32(I32Sub, U32(a - b))
+  GEN_I32(I32Mul, U32(a * b))
+  GEN_I32(I32And, U32(a & b))
+  GEN_I32(I32Or, U32(a | b))
+  GEN_I32(I32Xor, U32(a ^ b))
+  GEN_I32(I32Shl, U32(a << (b & 31)))
+  GEN_I32(I32ShrS, U32(S32(a) >> (b & 31)))
+  GEN_I32(I32ShrU, U32(a >> (b & 31)))
+  GEN_I32(I32Rotl, U32(std::rotl(a, static_cast<int>(b & 31))))
+  GEN_I32(I32Rotr, U32(std::rotr(a, static_cast<int>(b & 31))))
+  GEN_I64(I64Add, a + b)
+  GEN_I64(I64Sub, a - b)
+  GEN_I64(I64Mul, a * b)
+  GEN_I64(I64And, a & b)
+  GEN_I64(I64Or, a | b)
+  GEN_I64(I64Xor, a ^ b)
+  GEN_I64(I64Shl, a << (b & 63))
+  GEN_I64(I64ShrS, static_cast<uint64_t>(S64(a) >> (b & 63)))
+  GEN_I64(I64ShrU, a >> (b & 63))
+  GEN_I64(I64Rotl, std::rotl(a, static_cast<int>(b & 63)))
+  GEN_I64(I64Rotr, std::rotr(a, static_cast<int>(b & 63)))
+L_JumpIfI64Eqz:
+  pc = fp[pc[1]] == 0 ? code_base + pc[2] : pc + 3;
+  NEXT();
+L_JumpIfI64Nez:
+  pc = fp[pc[1]] != 0 ? code_base + pc[2] : pc + 3;
+  NEXT();
+
   UN(I32Eqz, B(A32 == 0))
-  BIN(I32Eq, B(A32 == B32))
-  BIN(I32Ne, B(A32 != B32))
-  BIN(I32LtS, B(S32(A32) < S32(B32)))
-  BIN(I32LtU, B(A32 < B32))
-  BIN(I32GtS, B(S32(A32) > S32(B32)))
-  BIN(I32GtU, B(A32 > B32))
-  BIN(I32LeS, B(S32(A32) <= S32(B32)))
-  BIN(I32LeU, B(A32 <= B32))
-  BIN(I32GeS, B(S32(A32) >= S32(B32)))
-  BIN(I32GeU, B(A32 >= B32))
   UN(I64Eqz, B(A64 == 0))
-  BIN(I64Eq, B(A64 == B64))
-  BIN(I64Ne, B(A64 != B64))
-  BIN(I64LtS, B(S64(A64) < S64(B64)))
-  BIN(I64LtU, B(A64 < B64))
-  BIN(I64GtS, B(S64(A64) > S64(B64)))
-  BIN(I64GtU, B(A64 > B64))
-  BIN(I64LeS, B(S64(A64) <= S64(B64)))
-  BIN(I64LeU, B(A64 <= B64))
-  BIN(I64GeS, B(S64(A64) >= S64(B64)))
-  BIN(I64GeU, B(A64 >= B64))
   BIN(F32Eq, B(AF32 == BF32))
   BIN(F32Ne, B(AF32 != BF32))
   BIN(F32Lt, B(AF32 < BF32))
@@ -835,9 +927,6 @@ L_MemoryFill : {
   UN(I32Clz, U32(std::countl_zero(A32)))
   UN(I32Ctz, U32(std::countr_zero(A32)))
   UN(I32Popcnt, U32(std::popcount(A32)))
-  BIN(I32Add, U32(A32 + B32))
-  BIN(I32Sub, U32(A32 - B32))
-  BIN(I32Mul, U32(A32 * B32))
 L_I32DivS : {
   int32_t a = S32(A32), b = S32(B32);
   if (b == 0) goto div_zero;
@@ -867,20 +956,9 @@ L_I32RemU : {
   pc += 4;
   NEXT();
 }
-  BIN(I32And, U32(A32 & B32))
-  BIN(I32Or, U32(A32 | B32))
-  BIN(I32Xor, U32(A32 ^ B32))
-  BIN(I32Shl, U32(A32 << (B32 & 31)))
-  BIN(I32ShrS, U32(S32(A32) >> (B32 & 31)))
-  BIN(I32ShrU, U32(A32 >> (B32 & 31)))
-  BIN(I32Rotl, U32(std::rotl(A32, static_cast<int>(B32 & 31))))
-  BIN(I32Rotr, U32(std::rotr(A32, static_cast<int>(B32 & 31))))
   UN(I64Clz, static_cast<uint64_t>(std::countl_zero(A64)))
   UN(I64Ctz, static_cast<uint64_t>(std::countr_zero(A64)))
   UN(I64Popcnt, static_cast<uint64_t>(std::popcount(A64)))
-  BIN(I64Add, A64 + B64)
-  BIN(I64Sub, A64 - B64)
-  BIN(I64Mul, A64 * B64)
 L_I64DivS : {
   int64_t a = S64(A64), b = S64(B64);
   if (b == 0) goto div_zero;
@@ -910,14 +988,6 @@ L_I64RemU : {
   pc += 4;
   NEXT();
 }
-  BIN(I64And, A64 & B64)
-  BIN(I64Or, A64 | B64)
-  BIN(I64Xor, A64 ^ B64)
-  BIN(I64Shl, A64 << (B64 & 63))
-  BIN(I64ShrS, static_cast<uint64_t>(S64(A64) >> (B64 & 63)))
-  BIN(I64ShrU, A64 >> (B64 & 63))
-  BIN(I64Rotl, std::rotl(A64, static_cast<int>(B64 & 63)))
-  BIN(I64Rotr, std::rotr(A64, static_cast<int>(B64 & 63)))
 
   UN(F32Abs, U32(A32 & 0x7fffffffu))
   UN(F32Neg, U32(A32 ^ 0x80000000u))

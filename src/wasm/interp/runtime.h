@@ -233,7 +233,7 @@ struct StoreImpl {
 // no active segment and runs no start function. For the lifecycle layer, which then puts a
 // snapshot's state into the new instance (spawning from a snapshot must not rerun guest code).
 Result<Instance*> instantiate_uninitialized(Store& store, std::shared_ptr<const Module> module,
-                                           const Imports& imports);
+                                            const Imports& imports);
 
 // Executes `func` as one entry from the host (outermost or nested).
 CallResult invoke(StoreImpl* store, FuncInst* func, std::span<const Value> args, Instance* caller);
