@@ -82,18 +82,18 @@ const std::vector<CmpInfo>& compare_table() {
     auto imm_jump = [](O op) -> uint32_t {
       switch (op) {
 #define RW_X(name) \
-  case O::name:    \
-    return op_id(IOp::JumpIf##name##Imm);
-        RW_INT_COMPARES(RW_X)
-#undef RW_X
+  case O::name: return op_id(IOp::JumpIf##name##Imm);
+        RW_INT_COMPARES(RW_X) #undef RW_X
         default: return 0;
       }
     };
     auto imm_op = [](O op) -> uint32_t {
       switch (op) {
-#define RW_X(name) \
-  case O::name: return op_id(IOp::name##Imm);
-        RW_INT_COMPARES(RW_X) #undef RW_X
+        // clang-format off
+#define RW_X(name) case O::name: return op_id(IOp::name##Imm);
+        RW_INT_COMPARES(RW_X)
+#undef RW_X
+        // clang-format on
         default: return 0;
       }
     };
