@@ -58,6 +58,28 @@ struct CmpInfo {
   uint32_t negated = 0;  // JumpIf<!cmp>[Imm]
 };
 
+#define RW_X(name) Opcode::name,
+constexpr Opcode kCompares[] = {RW_INT_COMPARES(RW_X)};
+constexpr Opcode kImmBinops[] = {RW_IMM_BINOPS(RW_X)};
+#undef RW_X
+
+int index_in(const Opcode* list, size_t n, Opcode op) {
+  for (size_t i = 0; i < n; ++i)
+    if (list[i] == op) return static_cast<int>(i);
+  return -1;
+}
+
+// The immediate form of an integer binary op, or 0. IOp lists the immediate forms in
+// RW_IMM_BINOPS order, and the compare-and-branch pairs in RW_INT_COMPARES order.
+uint32_t imm_variant(Opcode op) {
+  int i = index_in(kImmBinops, std::size(kImmBinops), op);
+  return i < 0 ? 0 : op_id(IOp::I32AddImm) + static_cast<uint32_t>(i);
+}
+uint32_t compare_jump(Opcode op, bool imm) {
+  int i = index_in(kCompares, std::size(kCompares), op);
+  return op_id(IOp::JumpIfI32Eq) + 2 * static_cast<uint32_t>(i) + (imm ? 1 : 0);
+}
+
 const std::vector<CmpInfo>& compare_table() {
   static const std::vector<CmpInfo> table = [] {
     using O = Opcode;
@@ -69,56 +91,17 @@ const std::vector<CmpInfo>& compare_table() {
                               {O::I32GtU, O::I32LeU}, {O::I64Eq, O::I64Ne},
                               {O::I64LtS, O::I64GeS}, {O::I64LtU, O::I64GeU},
                               {O::I64GtS, O::I64LeS}, {O::I64GtU, O::I64LeU}};
-    auto reg_jump = [](O op) -> uint32_t {
-      switch (op) {
-#define RW_X(name) \
-  case O::name:    \
-    return op_id(IOp::JumpIf##name);
-        RW_INT_COMPARES(RW_X)
-#undef RW_X
-        default: return 0;
-      }
-    };
-    auto imm_jump = [](O op) -> uint32_t {
-      switch (op) {
-#define RW_X(name) \
-  case O::name: return op_id(IOp::JumpIf##name##Imm);
-        RW_INT_COMPARES(RW_X) #undef RW_X
-        default: return 0;
-      }
-    };
-    auto imm_op = [](O op) -> uint32_t {
-      switch (op) {
-        // clang-format off
-#define RW_X(name) case O::name: return op_id(IOp::name##Imm);
-        RW_INT_COMPARES(RW_X)
-#undef RW_X
-        // clang-format on
-        default: return 0;
-      }
-    };
     std::vector<CmpInfo> t;
     for (const Pair& p : negations) {
       for (int flip = 0; flip < 2; ++flip) {
         O x = flip ? p.b : p.a, nx = flip ? p.a : p.b;
-        t.push_back({op_id(x), reg_jump(x), reg_jump(nx)});
-        t.push_back({imm_op(x), imm_jump(x), imm_jump(nx)});
+        t.push_back({op_id(x), compare_jump(x, false), compare_jump(nx, false)});
+        t.push_back({imm_variant(x), compare_jump(x, true), compare_jump(nx, true)});
       }
     }
     return t;
   }();
   return table;
-}
-
-// The immediate form of an integer binary op, or 0.
-uint32_t imm_variant(Opcode op) {
-  switch (op) {
-#define RW_X(name) \
-  case Opcode::name: return op_id(IOp::name##Imm);
-    RW_IMM_BINOPS(RW_X)
-#undef RW_X
-    default: return 0;
-  }
 }
 
 bool is_i64_op(Opcode op) {
