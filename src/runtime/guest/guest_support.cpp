@@ -100,7 +100,8 @@ void describe_panic(Instance& instance, const CallResult& result, const Describe
                      rw::to_string(result.exception_payload[0]) + ")";
   }
   // Foreign payloads are released too: the runtime ignores them, and it keeps the rule simple.
-  if (options.release_exception) report.exception_released = release_cpp_exception(instance, payload);
+  if (options.release_exception)
+    report.exception_released = release_cpp_exception(instance, payload);
 }
 
 void describe_abort(Instance& instance, const CallResult& result, const DescribeOptions& options,
@@ -175,8 +176,7 @@ std::optional<Global> find_stack_pointer(const Instance& instance) {
   return std::nullopt;
 }
 
-std::optional<std::string> read_c_string(const Memory& memory, uint64_t address,
-                                         size_t max_bytes) {
+std::optional<std::string> read_c_string(const Memory& memory, uint64_t address, size_t max_bytes) {
   if (!memory.valid() || address > memory.size_bytes()) return std::nullopt;
   const uint64_t available = std::min<uint64_t>(memory.size_bytes() - address, max_bytes);
   const char* begin = reinterpret_cast<const char*>(memory.data() + address);

@@ -56,3 +56,11 @@ REWIND_EXPORT("spin") int spin(void) {
 
 /* memory.grow by `pages`: returns the old size in pages, or -1 when the maximum is reached. */
 REWIND_EXPORT("grow") int grow(int pages) { return __builtin_wasm_memory_grow(0, pages); }
+
+/* memory.grow by `pages`, then traps if the grow failed: out_of_memory, since the trap follows a
+ * failed grow in the same call. Returns the old size in pages when the grow succeeds. */
+REWIND_EXPORT("grow_then_trap") int grow_then_trap(int pages) {
+  int old = __builtin_wasm_memory_grow(0, pages);
+  if (old < 0) __builtin_trap();
+  return old;
+}
