@@ -226,7 +226,7 @@ TEST(ValidatorControl, DeepNestingDoesNotRecurse) {
   expect_valid(fn({}, {}, br));
 }
 
-TEST(ValidatorControl, LargeBodiesValidateQuickly) {
+TEST(ValidatorControl, LargeBodiesValidate) {
   // About 1 MiB of straight-line arithmetic in 16 functions.
   ModuleSpec m;
   m.types.push_back(functype({I32}, {I32}));
@@ -242,12 +242,9 @@ TEST(ValidatorControl, LargeBodiesValidateQuickly) {
   Bytes bin = m.build();
   auto decoded = decode_module(bin);
   ASSERT_TRUE(decoded.ok());
-  auto start = std::chrono::steady_clock::now();
+  // Validation speed is measured in bench/engine_bench.cpp, not asserted here.
   auto r = validate_module(*decoded);
-  auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_TRUE(r.ok()) << r.error().to_string();
-  // Generous for sanitizer builds; a plain build takes a few milliseconds.
-  EXPECT_LT(elapsed, std::chrono::milliseconds(500));
 }
 
 // ---------------------------------------------------------------------------------------------
