@@ -1,0 +1,578 @@
+#include "server/server.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "server/logs.h"
+#include "server/metrics.h"
+#include "server/router.h"
+
+namespace rw::server {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr auto kWriteTimeout = std::chrono::seconds(30);
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+constexpr size_t kAdminBodyLimit = 64 * 1024;
+
+bool valid_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+           c == ':' || c == '/' || c == '+' || c == '=';
+  });
+}
+
+bool safe_header(std::string_view name, std::string_view value) {
+  if (name.empty()) return false;
+  auto bad = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
+  if (std::any_of(name.begin(), name.end(), bad) || std::any_of(value.begin(), value.end(), bad))
+    return false;
+  if (name.find(':') != std::string_view::npos || name.find(' ') != std::string_view::npos)
+    return false;
+  // Framing is the server's business, not the guest's.
+  return !beast::iequals(name, "content-length") && !beast::iequals(name, "transfer-encoding") &&
+         !beast::iequals(name, "connection");
+}
+
+std::string error_body(int status, std::string_view message, std::string_view request_id) {
+  nlohmann::json j{{"error", message}, {"status", status}, {"request_id", request_id}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+class Session;
+
+struct Server::Impl {
+  ServerConfig config;
+  std::vector<std::shared_ptr<runtime::Worker>> workers;
+  std::vector<std::string> names;
+  Router router;
+  Metrics metrics;
+  std::unique_ptr<LineSink> failure_log;
+  std::unique_ptr<LineSink> access_log;  // null: off
+
+  // Declared before the io_context: sessions destroyed with its pending handlers unregister here.
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopping{false};
+  bool stopped = false;
+  std::mutex stop_mu;
+
+  std::mutex sessions_mu;
+  std::condition_variable sessions_cv;
+  std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;
+  uint64_t next_session_id = 0;
+
+  net::io_context ioc;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  tcp::acceptor acceptor{net::make_strand(ioc)};
+  tcp::acceptor admin_acceptor{net::make_strand(ioc)};
+  std::unique_ptr<net::thread_pool> guest_pool;
+  std::vector<std::thread> io_threads;
+  uint32_t guest_thread_count = 1;
+
+  std::string id_prefix;
+  std::atomic<uint64_t> id_counter{0};
+
+  Impl(ServerConfig c, std::vector<std::shared_ptr<runtime::Worker>> w, std::vector<std::string> n)
+      : config(std::move(c)),
+        workers(std::move(w)),
+        names(std::move(n)),
+        router(config.routes, names),
+        metrics(names) {}
+
+  std::string new_request_id() {
+    return fmt::format("{}-{:x}", id_prefix,
+                       id_counter.fetch_add(1, std::memory_order_relaxed) + 1);
+  }
+
+  void accept(tcp::acceptor& acc, bool admin);
+  void log_failure(const runtime::FailureRecord& f) { failure_log->write(failure_json(f)); }
+};
+
+// One client connection. All of its handlers run on its own strand; guest calls run on the
+// guest pool and post their result back to that strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Server::Impl& server, tcp::socket socket, bool admin)
+      : server_(server), stream_(std::move(socket)), admin_(admin) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+  ~Session() {
+    std::lock_guard lock(server_.sessions_mu);
+    server_.sessions.erase(id_);
+    server_.sessions_cv.notify_all();
+  }
+
+  void start() {
+    {
+      std::lock_guard lock(server_.sessions_mu);
+      id_ = ++server_.next_session_id;
+      server_.sessions[id_] = weak_from_this();
+    }
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+  }
+
+  // Shutdown: a connection waiting for its next request is closed now; one with a request in
+  // flight closes after answering it.
+  void close_if_idle() {
+    if (idle_) close_now();
+  }
+  void close_now() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+  auto executor() { return stream_.get_executor(); }
+
+ private:
+  void read_header() {
+    if (server_.stopping.load()) return close_now();
+    parser_.emplace();
+    parser_->header_limit(server_.config.max_header_bytes);
+    // The body limit depends on the route, known only once the header is in (see on_header).
+    parser_->body_limit(std::numeric_limits<uint64_t>::max());
+    worker_ = -1;
+    request_id_.clear();
+    idle_ = buffer_.size() == 0;
+    stream_.expires_after(server_.config.idle_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  // Answers a read error: parse errors get a status and the connection closes; transport
+  // errors (peer gone, timeout, shutdown) just close.
+  void fail_read(beast::error_code ec) {
+    if (ec == http::error::body_limit) return reject(413, "request body too large", true);
+    if (ec == http::error::header_limit) return reject(431, "request header too large", true);
+    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+        ec == beast::error::timeout) {
+      return close_now();
+    }
+    if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
+      return reject(400, "malformed HTTP request", true);
+    }
+    close_now();
+  }
+
+  void on_header(beast::error_code ec) {
+    idle_ = false;
+    if (ec) return fail_read(ec);
+    started_ = std::chrono::steady_clock::now();
+    const auto& req = parser_->get();
+    if (auto it = req.find("x-request-id"); it != req.end() && valid_request_id(it->value())) {
+      request_id_ = std::string(it->value());
+    } else {
+      request_id_ = server_.new_request_id();
+    }
+    uint64_t limit = kAdminBodyLimit;
+    if (!admin_) {
+      worker_ = server_.router.match(req[http::field::host], req.target());
+      if (worker_ < 0) return reject(404, "no route for this host and path", !parser_->is_done());
+      limit = server_.workers[static_cast<size_t>(worker_)]->config().limits.max_request_body_bytes;
+    }
+    // A declared length over the limit is refused before any of the body is read.
+    if (auto length = parser_->content_length(); length && *length > limit)
+      return reject(413, "request body too large", true);
+    parser_->body_limit(limit);
+    if (parser_->is_done()) return dispatch();
+    if (auto it = req.find(http::field::expect);
+        it != req.end() && beast::iequals(it->value(), "100-continue")) {
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream_.expires_after(kWriteTimeout);
+      net::async_write(stream_, net::buffer(kContinue),
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         if (ec) return self->close_now();
+                         self->read_body();
+                       });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    stream_.expires_after(server_.config.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->fail_read(ec);
+                       self->dispatch();
+                     });
+  }
+
+  void dispatch() {
+    auto& req = parser_->get();
+    keep_alive_ = req.keep_alive();
+    method_ = std::string(req.method_string());
+    target_ = std::string(req.target());
+    if (admin_) return answer_admin();
+
+    runtime::Request request;
+    request.method = method_;
+    request.target = target_;
+    request.headers.reserve(std::distance(req.begin(), req.end()));
+    for (const auto& field : req)
+      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    request.body = std::move(req.body());
+    request.request_id = request_id_;
+    stream_.expires_never();
+
+    net::post(*server_.guest_pool,
+              [self = shared_from_this(), request = std::move(request)]() mutable {
+                self->run_guest(std::move(request));
+              });
+  }
+
+  // On a guest thread: the blocking call, then metrics and the failure log, then back to the
+  // session's strand to write.
+  void run_guest(runtime::Request request) {
+    Server::Impl& srv = server_;
+    const auto& worker = srv.workers[static_cast<size_t>(worker_)];
+    runtime::HandleResult result;
+    try {
+      result = worker->handle(request);
+    } catch (const std::exception& e) {
+      result = runtime::HandleResult{};
+      result.response.status = 500;
+      result.response.headers = {{"content-type", "application/json"}};
+      result.response.body =
+          error_body(500, std::string("internal error: ") + e.what(), request_id_);
+    }
+    if (result.response.status < 100 || result.response.status > 599) {
+      int bad = result.response.status;
+      result.response.status = 502;
+      result.response.headers = {{"content-type", "application/json"}};
+      result.response.body = error_body(
+          502, "the worker answered an invalid status " + std::to_string(bad), request_id_);
+    }
+    auto elapsed = std::chrono::steady_clock::now() - started_;
+    srv.metrics.record(worker_, result.response.status, elapsed,
+                       result.failure ? &*result.failure : nullptr);
+    if (result.failure) {
+      if (result.failure->request_id.empty()) result.failure->request_id = request_id_;
+      if (result.failure->worker.empty())
+        result.failure->worker = srv.names[static_cast<size_t>(worker_)];
+      srv.log_failure(*result.failure);
+    }
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), response = std::move(result.response)]() mutable {
+                self->write(std::move(response), false);
+              });
+  }
+
+  void answer_admin() {
+    runtime::Response response;
+    std::string path = target_.substr(0, target_.find('?'));
+    if (path == "/metrics" && (method_ == "GET" || method_ == "HEAD")) {
+      response.headers = {{"content-type", "text/plain; version=0.0.4; charset=utf-8"}};
+      response.body = server_.metrics.render();
+    } else if (path == "/healthz" && (method_ == "GET" || method_ == "HEAD")) {
+      bool draining = server_.stopping.load();
+      response.status = draining ? 503 : 200;
+      response.headers = {{"content-type", "text/plain"}};
+      response.body = draining ? "draining\n" : "ok\n";
+    } else {
+      response.status = 404;
+      response.headers = {{"content-type", "application/json"}};
+      response.body =
+          error_body(404, "the admin listener serves /metrics and /healthz", request_id_);
+    }
+    write(std::move(response), false);
+  }
+
+  // An answer from the server itself. `close` when the rest of the request was not read.
+  void reject(int status, std::string_view message, bool close) {
+    if (request_id_.empty()) request_id_ = server_.new_request_id();
+    if (parser_ && parser_->is_header_done()) {
+      method_ = std::string(parser_->get().method_string());
+      target_ = std::string(parser_->get().target());
+      keep_alive_ = parser_->get().keep_alive();
+    } else {
+      keep_alive_ = false;
+    }
+    server_.metrics.record_rejected(admin_ ? -1 : worker_, status);
+    runtime::Response response;
+    response.status = status;
+    response.headers = {{"content-type", "application/json"}};
+    response.body = error_body(status, message, request_id_);
+    write(std::move(response), close);
+  }
+
+  void write(runtime::Response response, bool force_close) {
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(11);
+    res->result(static_cast<unsigned>(response.status));
+    res->set(http::field::server, "rewind");
+    for (auto& [name, value] : response.headers) {
+      if (safe_header(name, value)) res->insert(name, value);
+    }
+    res->set("X-Request-Id", request_id_);
+    bool head = method_ == "HEAD";
+    size_t body_size = response.body.size();
+    res->body() = std::move(response.body);
+    res->keep_alive(keep_alive_ && !force_close && !server_.stopping.load());
+    res->prepare_payload();
+    if (head) res->body().clear();  // Content-Length stays that of the body a GET would get
+
+    if (server_.access_log) {
+      AccessEntry entry;
+      entry.request_id = request_id_;
+      entry.remote = remote_;
+      entry.method = method_;
+      entry.target = target_;
+      entry.worker = admin_         ? "admin"
+                     : worker_ >= 0 ? std::string_view(server_.names[static_cast<size_t>(worker_)])
+                                    : "";
+      entry.status = response.status;
+      entry.response_bytes = body_size;
+      entry.duration = std::chrono::steady_clock::now() - started_;
+      server_.access_log->write(access_json(entry));
+    }
+
+    bool close = !res->keep_alive();
+    bool linger = force_close;
+    stream_.expires_after(kWriteTimeout);
+    http::async_write(
+        stream_, *res,
+        [self = shared_from_this(), res, close, linger](beast::error_code ec, size_t) {
+          if (ec) return self->close_now();
+          if (linger) return self->linger_close();
+          if (close) {
+            beast::error_code ignored;
+            self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+            return;
+          }
+          self->read_header();
+        });
+  }
+
+  // After answering a request whose body was not read: closing at once with unread bytes
+  // queued makes the kernel send a reset, which can destroy the response before the client
+  // reads it. So half-close, then read and discard for a short while.
+  void linger_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(kLingerTimeout);
+    discard_.resize(16 * 1024);
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->discarded_ += n;
+                              if (ec || self->discarded_ > (64u << 20)) return self->close_now();
+                              self->linger_more();
+                            });
+  }
+  void linger_more() {
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->discarded_ += n;
+                              if (ec || self->discarded_ > (64u << 20)) return self->close_now();
+                              self->linger_more();
+                            });
+  }
+
+  Server::Impl& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  bool admin_;
+  uint64_t id_ = 0;
+  std::string remote_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool idle_ = false;
+  bool keep_alive_ = false;
+  int worker_ = -1;
+  std::string request_id_, method_, target_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::vector<char> discard_;
+  size_t discarded_ = 0;
+};
+
+void Server::Impl::accept(tcp::acceptor& acc, bool admin) {
+  acc.async_accept(net::make_strand(ioc),
+                   [this, &acc, admin](beast::error_code ec, tcp::socket socket) {
+                     if (ec == net::error::operation_aborted || !acc.is_open()) return;
+                     if (!ec) {
+                       if (stopping.load()) {
+                         beast::error_code ignored;
+                         socket.close(ignored);
+                         return;
+                       }
+                       beast::error_code ignored;
+                       socket.set_option(tcp::no_delay(true), ignored);
+                       std::make_shared<Session>(*this, std::move(socket), admin)->start();
+                     }
+                     // Transient errors (EMFILE and friends) must not stop the listener.
+                     accept(acc, admin);
+                   });
+}
+
+namespace {
+
+Result<void> bind(tcp::acceptor& acc, const Endpoint& ep) {
+  beast::error_code ec;
+  auto address = net::ip::make_address(ep.host == "localhost" ? "127.0.0.1" : ep.host, ec);
+  if (ec) {
+    Error e;
+    e.message = "invalid listen address '" + ep.host + "': " + ec.message();
+    return e;
+  }
+  tcp::endpoint endpoint(address, ep.port);
+  auto fail = [&](const char* what) -> Result<void> {
+    Error e;
+    e.message = std::string("cannot ") + what + " " + ep.to_string() + ": " + ec.message();
+    return e;
+  };
+  acc.open(endpoint.protocol(), ec);
+  if (ec) return fail("open a socket for");
+  acc.set_option(net::socket_base::reuse_address(true), ec);
+  acc.bind(endpoint, ec);
+  if (ec) return fail("listen on");
+  acc.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen on");
+  return {};
+}
+
+}  // namespace
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { stop(); }
+
+Result<std::unique_ptr<Server>> Server::create(
+    ServerConfig config, std::vector<std::shared_ptr<runtime::Worker>> workers) {
+  if (auto ok = validate_config(config); !ok) return ok.error();
+  if (workers.size() != config.workers.size() ||
+      std::any_of(workers.begin(), workers.end(), [](const auto& w) { return !w; })) {
+    Error e;
+    e.message = "one worker is needed for each configured [[worker]]";
+    return e;
+  }
+  std::vector<std::string> names;
+  for (const auto& w : config.workers) names.push_back(w.name);
+  auto impl = std::make_unique<Impl>(std::move(config), std::move(workers), std::move(names));
+
+  auto failure_log = LineSink::open(impl->config.failure_log);
+  if (!failure_log) return failure_log.error();
+  impl->failure_log = std::move(failure_log.value());
+  if (!impl->config.access_log.empty()) {
+    auto access_log = LineSink::open(impl->config.access_log);
+    if (!access_log) return access_log.error();
+    impl->access_log = std::move(access_log.value());
+  }
+
+  if (auto ok = bind(impl->acceptor, impl->config.listen); !ok) return ok.error();
+  if (impl->config.admin_enabled) {
+    if (auto ok = bind(impl->admin_acceptor, impl->config.admin_listen); !ok) return ok.error();
+  }
+
+  std::random_device rd;
+  impl->id_prefix = fmt::format("{:08x}", rd());
+
+  unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  uint32_t guest_threads = impl->config.guest_threads;
+  if (guest_threads == 0) {
+    for (const auto& w : impl->config.workers) guest_threads += w.instances ? w.instances : hw;
+    guest_threads = std::min<uint32_t>(guest_threads, 256);
+  }
+  impl->guest_thread_count = std::max<uint32_t>(guest_threads, 1);
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+uint16_t Server::port() const {
+  beast::error_code ec;
+  auto ep = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+uint16_t Server::admin_port() const {
+  if (!impl_->config.admin_enabled) return 0;
+  beast::error_code ec;
+  auto ep = impl_->admin_acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+const Metrics& Server::metrics() const { return impl_->metrics; }
+
+void Server::start() {
+  Impl& s = *impl_;
+  if (s.started.exchange(true)) return;
+  s.work.emplace(s.ioc.get_executor());
+  s.guest_pool = std::make_unique<net::thread_pool>(s.guest_thread_count);
+  s.accept(s.acceptor, false);
+  if (s.config.admin_enabled) s.accept(s.admin_acceptor, true);
+  unsigned threads =
+      s.config.threads ? s.config.threads : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < threads; ++i) s.io_threads.emplace_back([&s] { s.ioc.run(); });
+}
+
+void Server::stop() {
+  Impl& s = *impl_;
+  std::lock_guard stop_lock(s.stop_mu);
+  if (s.stopped) return;
+  s.stopped = true;
+  s.stopping.store(true);
+  if (!s.started.load()) return;
+
+  auto close_acceptor = [](tcp::acceptor& acc) {
+    net::dispatch(acc.get_executor(), [&acc] {
+      beast::error_code ec;
+      acc.close(ec);
+    });
+  };
+  close_acceptor(s.acceptor);
+  if (s.config.admin_enabled) close_acceptor(s.admin_acceptor);
+
+  auto for_each_session = [&s](auto fn) {
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      std::lock_guard lock(s.sessions_mu);
+      for (auto& [id, weak] : s.sessions)
+        if (auto session = weak.lock()) live.push_back(std::move(session));
+    }
+    for (auto& session : live) net::post(session->executor(), [session, fn] { fn(*session); });
+  };
+  for_each_session([](Session& session) { session.close_if_idle(); });
+  {
+    std::unique_lock lock(s.sessions_mu);
+    s.sessions_cv.wait_for(lock, s.config.shutdown_timeout, [&s] { return s.sessions.empty(); });
+  }
+  // Whatever is still open after the timeout is cut off.
+  for_each_session([](Session& session) { session.close_now(); });
+  for (const auto& worker : s.workers) worker->drain();
+  s.guest_pool->join();
+  s.work.reset();
+  {
+    std::unique_lock lock(s.sessions_mu);
+    s.sessions_cv.wait_for(lock, std::chrono::seconds(5), [&s] { return s.sessions.empty(); });
+  }
+  s.ioc.stop();
+  for (auto& t : s.io_threads) t.join();
+  s.io_threads.clear();
+}
+
+}  // namespace rw::server
