@@ -1,0 +1,458 @@
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <span>
+#include <thread>
+
+#include "rewind/durable.h"
+#include "runtime/durable/sqlite_util.h"
+
+namespace rw::durable {
+
+namespace detail {
+
+// A connection used only for reads (one call at a time), with its statements prepared once.
+struct ReadConnection {
+  Connection db;
+  Statement get;
+  Statement list_bounded;  // lower <= key < upper
+  Statement list_open;     // lower <= key
+};
+
+// One call's writes waiting for the committer. `writes` points into the waiting Transaction,
+// which is blocked until `done`, so the committer may read it without copying.
+struct PendingCommit {
+  const Bytes* object_id = nullptr;
+  const std::map<Bytes, std::optional<Bytes>>* writes = nullptr;
+  bool erase_object = false;
+  bool done = false;
+  std::string error;  // empty on success
+};
+
+struct StorageImpl {
+  StorageOptions options;
+  Connection writer;
+  Statement put, del, erase;
+
+  std::mutex readers_mutex;
+  std::vector<std::unique_ptr<ReadConnection>> idle_readers;
+
+  // Serialises use of the writer connection (the committer thread, or callers without group
+  // commit).
+  std::mutex writer_mutex;
+
+  std::mutex queue_mutex;
+  std::condition_variable queue_cv;  // work for the committer
+  std::condition_variable done_cv;   // a batch finished
+  std::deque<PendingCommit*> queue;
+  bool stopping = false;
+  std::thread committer;
+
+  std::atomic<uint64_t> commits{0}, empty_commits{0}, rollbacks{0}, batches{0}, failed{0};
+
+  ~StorageImpl() {
+    if (committer.joinable()) {
+      {
+        std::lock_guard lock(queue_mutex);
+        stopping = true;
+      }
+      queue_cv.notify_all();
+      committer.join();
+    }
+  }
+
+  std::unique_ptr<ReadConnection> acquire_reader() {
+    {
+      std::lock_guard lock(readers_mutex);
+      if (!idle_readers.empty()) {
+        auto r = std::move(idle_readers.back());
+        idle_readers.pop_back();
+        return r;
+      }
+    }
+    auto r = std::make_unique<ReadConnection>();
+    r->db = Connection::open(options.path, /*read_only=*/true, options.busy_timeout);
+    r->get = r->db.prepare("SELECT value FROM kv WHERE object = ?1 AND key = ?2");
+    r->list_bounded = r->db.prepare(
+        "SELECT key, value FROM kv WHERE object = ?1 AND key >= ?2 AND key < ?3 ORDER BY key");
+    r->list_open =
+        r->db.prepare("SELECT key, value FROM kv WHERE object = ?1 AND key >= ?2 ORDER BY key");
+    return r;
+  }
+
+  void release_reader(ReadConnection* r) {
+    std::lock_guard lock(readers_mutex);
+    idle_readers.emplace_back(r);
+  }
+
+  // Applies one call's writes inside the open SQLite transaction, in a savepoint of its own so
+  // that a failing call leaves the others of the batch intact.
+  void apply(PendingCommit& p) {
+    writer.exec("SAVEPOINT call");
+    try {
+      if (p.erase_object) {
+        erase.bind_blob(1, *p.object_id);
+        erase.step_done();
+      } else {
+        for (const auto& [key, value] : *p.writes) {
+          Statement& s = value ? put : del;
+          s.bind_blob(1, *p.object_id);
+          s.bind_blob(2, key);
+          if (value) s.bind_blob(3, *value);
+          s.step_done();
+        }
+      }
+      writer.exec("RELEASE call");
+    } catch (const StorageError& e) {
+      p.error = e.what();
+      writer.exec_noexcept("ROLLBACK TO call");
+      writer.exec_noexcept("RELEASE call");
+    }
+  }
+
+  // One SQLite transaction (one fsync with Sync::Full) for every call in the batch. Sets each
+  // call's error; never throws.
+  void commit_batch(std::span<PendingCommit*> batch) {
+    std::lock_guard lock(writer_mutex);
+    try {
+      writer.exec("BEGIN IMMEDIATE");
+    } catch (const StorageError& e) {
+      for (PendingCommit* p : batch) p->error = e.what();
+      failed += batch.size();
+      return;
+    }
+    for (PendingCommit* p : batch) apply(*p);
+    try {
+      writer.exec("COMMIT");
+    } catch (const StorageError& e) {
+      writer.exec_noexcept("ROLLBACK");
+      for (PendingCommit* p : batch)
+        if (p->error.empty()) p->error = e.what();
+    }
+    ++batches;
+    for (PendingCommit* p : batch) (p->error.empty() ? commits : failed) += 1;
+  }
+
+  void committer_loop() {
+    std::unique_lock lock(queue_mutex);
+    std::vector<PendingCommit*> batch;
+    for (;;) {
+      queue_cv.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (queue.empty()) return;  // stopping, and nothing left to commit
+      // Everything that queued while the previous batch was syncing goes into this one: the
+      // batch size adapts to the load without any added delay.
+      size_t n = std::min(queue.size(), std::max<size_t>(options.max_batch, 1));
+      batch.assign(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
+      queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
+      lock.unlock();
+      commit_batch(batch);
+      lock.lock();
+      for (PendingCommit* p : batch) p->done = true;
+      done_cv.notify_all();
+    }
+  }
+
+  // Returns once `p` is durable (or failed).
+  void submit(PendingCommit& p) {
+    if (!options.group_commit) {
+      PendingCommit* one[] = {&p};
+      commit_batch(one);
+      return;
+    }
+    std::unique_lock lock(queue_mutex);
+    queue.push_back(&p);
+    queue_cv.notify_one();
+    done_cv.wait(lock, [&] { return p.done; });
+  }
+};
+
+}  // namespace detail
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+// The smallest byte string greater than every string that starts with `prefix`, or nullopt when
+// there is none (empty prefix, or all bytes 0xff).
+std::optional<Bytes> prefix_successor(std::string_view prefix) {
+  Bytes s(prefix);
+  while (!s.empty()) {
+    unsigned char last = static_cast<unsigned char>(s.back());
+    if (last != 0xff) {
+      s.back() = static_cast<char>(last + 1);
+      return s;
+    }
+    s.pop_back();
+  }
+  return std::nullopt;
+}
+
+[[noreturn]] void too_large(StorageError::Kind kind, const char* what, size_t size, size_t max) {
+  throw StorageError(kind, std::string(what) + " of " + std::to_string(size) +
+                               " bytes exceeds the limit of " + std::to_string(max) + " bytes");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Transaction
+
+Transaction::Transaction(std::shared_ptr<detail::StorageImpl> storage, Bytes object_id)
+    : storage_(std::move(storage)), object_id_(std::move(object_id)) {}
+
+Transaction::Transaction(Transaction&& other) noexcept
+    : storage_(std::move(other.storage_)),
+      object_id_(std::move(other.object_id_)),
+      open_(std::exchange(other.open_, false)),
+      writes_(std::move(other.writes_)),
+      pending_bytes_(std::exchange(other.pending_bytes_, 0)),
+      reader_(std::exchange(other.reader_, nullptr)) {}
+
+Transaction& Transaction::operator=(Transaction&& other) noexcept {
+  if (this != &other) {
+    rollback();
+    storage_ = std::move(other.storage_);
+    object_id_ = std::move(other.object_id_);
+    open_ = std::exchange(other.open_, false);
+    writes_ = std::move(other.writes_);
+    pending_bytes_ = std::exchange(other.pending_bytes_, 0);
+    reader_ = std::exchange(other.reader_, nullptr);
+  }
+  return *this;
+}
+
+Transaction::~Transaction() { rollback(); }
+
+void Transaction::check_open() const {
+  if (!open_)
+    throw StorageError(StorageError::Kind::Closed,
+                       "the transaction was already committed or rolled back");
+}
+
+detail::ReadConnection& Transaction::reader() {
+  if (!reader_) reader_ = storage_->acquire_reader().release();
+  return *reader_;
+}
+
+void Transaction::release() {
+  if (reader_) storage_->release_reader(std::exchange(reader_, nullptr));
+  writes_.clear();
+  pending_bytes_ = 0;
+  open_ = false;
+}
+
+std::optional<Bytes> Transaction::get(std::string_view key) {
+  check_open();
+  const StorageLimits& limits = storage_->options.limits;
+  if (key.size() > limits.max_key_bytes)
+    too_large(StorageError::Kind::KeyTooLarge, "key", key.size(), limits.max_key_bytes);
+  if (auto it = writes_.find(Bytes(key)); it != writes_.end()) return it->second;
+  detail::Statement& s = reader().get;
+  detail::StatementReset reset(s);
+  s.bind_blob(1, object_id_);
+  s.bind_blob(2, key);
+  if (!s.step()) return std::nullopt;
+  return Bytes(s.column_blob(0));
+}
+
+void Transaction::put(std::string_view key, std::string_view value) {
+  check_open();
+  const StorageLimits& limits = storage_->options.limits;
+  if (key.size() > limits.max_key_bytes)
+    too_large(StorageError::Kind::KeyTooLarge, "key", key.size(), limits.max_key_bytes);
+  if (value.size() > limits.max_value_bytes)
+    too_large(StorageError::Kind::ValueTooLarge, "value", value.size(), limits.max_value_bytes);
+  auto it = writes_.find(Bytes(key));
+  size_t old = it == writes_.end() ? 0 : key.size() + (it->second ? it->second->size() : 0);
+  size_t next = pending_bytes_ - old + key.size() + value.size();
+  if (next > limits.max_transaction_bytes)
+    too_large(StorageError::Kind::TransactionTooLarge, "the call's writes", next,
+              limits.max_transaction_bytes);
+  if (it == writes_.end())
+    writes_.emplace(Bytes(key), Bytes(value));
+  else
+    it->second = Bytes(value);
+  pending_bytes_ = next;
+}
+
+bool Transaction::remove(std::string_view key) {
+  bool existed = get(key).has_value();  // checks open and the key size
+  const StorageLimits& limits = storage_->options.limits;
+  auto it = writes_.find(Bytes(key));
+  size_t old = it == writes_.end() ? 0 : key.size() + (it->second ? it->second->size() : 0);
+  size_t next = pending_bytes_ - old + key.size();
+  if (next > limits.max_transaction_bytes)
+    too_large(StorageError::Kind::TransactionTooLarge, "the call's writes", next,
+              limits.max_transaction_bytes);
+  // A tombstone even when nothing is committed under the key: cheaper than tracking where a
+  // buffered value came from, and deleting a missing row is harmless.
+  if (it == writes_.end())
+    writes_.emplace(Bytes(key), std::nullopt);
+  else
+    it->second.reset();
+  pending_bytes_ = next;
+  return existed;
+}
+
+std::vector<Entry> Transaction::list(const ListOptions& options) {
+  check_open();
+  const StorageLimits& limits = storage_->options.limits;
+  if (options.limit == 0 || options.limit > limits.max_list_limit)
+    throw StorageError(StorageError::Kind::BadArgument,
+                       "list limit " + std::to_string(options.limit) + " is not in 1.." +
+                           std::to_string(limits.max_list_limit));
+  if (options.prefix.size() > limits.max_key_bytes)
+    too_large(StorageError::Kind::KeyTooLarge, "prefix", options.prefix.size(),
+              limits.max_key_bytes);
+  if (options.start_after && options.start_after->size() > limits.max_key_bytes)
+    too_large(StorageError::Kind::KeyTooLarge, "start key", options.start_after->size(),
+              limits.max_key_bytes);
+
+  // Keys strictly after `start_after` are those >= start_after + "\0".
+  Bytes lower = options.prefix;
+  if (options.start_after) {
+    Bytes after = *options.start_after + '\0';
+    if (after > lower) lower = std::move(after);
+  }
+  std::optional<Bytes> upper = prefix_successor(options.prefix);
+  std::vector<Entry> out;
+  if (upper && lower >= *upper) return out;
+
+  detail::ReadConnection& r = reader();
+  detail::Statement& s = upper ? r.list_bounded : r.list_open;
+  detail::StatementReset reset(s);
+  s.bind_blob(1, object_id_);
+  s.bind_blob(2, lower);
+  if (upper) s.bind_blob(3, *upper);
+
+  auto overlay = writes_.lower_bound(lower);
+  auto overlay_end = upper ? writes_.lower_bound(*upper) : writes_.end();
+  bool row = s.step();
+  size_t bytes = 0;
+  while (out.size() < options.limit && bytes < options.max_bytes) {
+    bool have_overlay = overlay != overlay_end;
+    if (!row && !have_overlay) break;
+    std::string_view row_key = row ? s.column_blob(0) : std::string_view{};
+    // This call's writes shadow the committed row with the same key.
+    if (have_overlay && (!row || std::string_view(overlay->first) <= row_key)) {
+      if (row && std::string_view(overlay->first) == row_key) row = s.step();
+      const auto& [key, value] = *overlay;
+      ++overlay;
+      if (!value) continue;
+      out.push_back({key, *value});
+    } else {
+      out.push_back({Bytes(row_key), Bytes(s.column_blob(1))});
+      row = s.step();
+    }
+    bytes += out.back().key.size() + out.back().value.size() + 8;
+  }
+  return out;
+}
+
+Result<void> Transaction::commit() {
+  if (!open_)
+    return Error{Error::Kind::Other, "the transaction was already committed or rolled back"};
+  // The reader goes back to the pool first: a call's reads are done once it commits.
+  if (reader_) storage_->release_reader(std::exchange(reader_, nullptr));
+  if (writes_.empty()) {
+    // Nothing to make durable. Everything this call read was committed, and the committer
+    // publishes a batch only after its fsync, so a read-only call never depends on data that
+    // could still be lost.
+    ++storage_->empty_commits;
+    release();
+    return {};
+  }
+  detail::PendingCommit pending;
+  pending.object_id = &object_id_;
+  pending.writes = &writes_;
+  storage_->submit(pending);
+  release();
+  if (!pending.error.empty())
+    return Error{Error::Kind::Other, "storage commit failed: " + pending.error};
+  return {};
+}
+
+void Transaction::rollback() {
+  if (!open_) return;
+  if (storage_) ++storage_->rollbacks;
+  release();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage
+
+Storage::Storage(std::shared_ptr<detail::StorageImpl> impl) : impl_(std::move(impl)) {}
+Storage::~Storage() = default;
+
+Result<std::shared_ptr<Storage>> Storage::open(StorageOptions options) {
+  auto impl = std::make_shared<detail::StorageImpl>();
+  impl->options = std::move(options);
+  try {
+    detail::Connection& w = impl->writer;
+    w = detail::Connection::open(impl->options.path, /*read_only=*/false,
+                                 impl->options.busy_timeout);
+    w.exec("PRAGMA journal_mode=WAL");
+    if (w.query_text("PRAGMA journal_mode") != "wal")
+      return Error{Error::Kind::Other,
+                   "storage " + impl->options.path + ": the database cannot use WAL mode"};
+    w.exec(impl->options.sync == Sync::Full ? "PRAGMA synchronous=FULL"
+                                            : "PRAGMA synchronous=NORMAL");
+    int version = std::stoi(w.query_text("PRAGMA user_version"));
+    if (version > kSchemaVersion)
+      return Error{Error::Kind::Other, "storage " + impl->options.path + ": schema version " +
+                                           std::to_string(version) +
+                                           " is newer than this rewind understands (" +
+                                           std::to_string(kSchemaVersion) + ")"};
+    w.exec(
+        "CREATE TABLE IF NOT EXISTS kv (object BLOB NOT NULL, key BLOB NOT NULL, "
+        "value BLOB NOT NULL, PRIMARY KEY (object, key)) WITHOUT ROWID");
+    w.exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
+    impl->put = w.prepare("INSERT OR REPLACE INTO kv (object, key, value) VALUES (?1, ?2, ?3)");
+    impl->del = w.prepare("DELETE FROM kv WHERE object = ?1 AND key = ?2");
+    impl->erase = w.prepare("DELETE FROM kv WHERE object = ?1");
+    // A first reader now, so that an unreadable database fails here rather than in a call.
+    impl->release_reader(impl->acquire_reader().release());
+  } catch (const StorageError& e) {
+    return Error{Error::Kind::Other, e.what()};
+  }
+  if (impl->options.group_commit)
+    impl->committer = std::thread([raw = impl.get()] { raw->committer_loop(); });
+  return std::make_shared<Storage>(std::move(impl));
+}
+
+Transaction Storage::begin(std::string_view object_id) {
+  const StorageLimits& limits = impl_->options.limits;
+  if (object_id.size() > limits.max_object_id_bytes)
+    too_large(StorageError::Kind::ObjectIdTooLarge, "object id", object_id.size(),
+              limits.max_object_id_bytes);
+  return Transaction(impl_, Bytes(object_id));
+}
+
+const StorageOptions& Storage::options() const { return impl_->options; }
+
+StorageStats Storage::stats() const {
+  StorageStats s;
+  s.commits = impl_->commits;
+  s.empty_commits = impl_->empty_commits;
+  s.rollbacks = impl_->rollbacks;
+  s.batches = impl_->batches;
+  s.failed_commits = impl_->failed;
+  return s;
+}
+
+Result<void> Storage::erase_object(std::string_view object_id) {
+  Bytes id(object_id);
+  detail::PendingCommit pending;
+  pending.object_id = &id;
+  pending.erase_object = true;
+  impl_->submit(pending);
+  if (!pending.error.empty())
+    return Error{Error::Kind::Other, "storage erase failed: " + pending.error};
+  return {};
+}
+
+}  // namespace rw::durable
