@@ -297,7 +297,11 @@ enter_guest : {
     if (frames.size() > entry_index) frames.back().pc = pc;
     TRAP(StackOverflow, "call stack exhausted");
   }
-  std::memset(nfp + cc->num_params, 0, (cc->num_locals - cc->num_params) * sizeof(uint64_t));
+  // Never call memset for zero locals: with a zero size glibc's AVX-512 memset issues a fully
+  // masked store that can touch the unmapped page below the value stack, which costs a slow
+  // microcode assist on every call.
+  if (cc->num_locals != cc->num_params)
+    std::memset(nfp + cc->num_params, 0, (cc->num_locals - cc->num_params) * sizeof(uint64_t));
   if (tail) {
     frames.back() = Frame{callee, cc, nfp, nullptr};
   } else {
