@@ -124,11 +124,14 @@ class Compiler {
 
  private:
   // Emission
+  // Starts an instruction. The op word holds the handler's offset in the executor (threaded
+  // code); last_op_ remembers the op id for peephole fusion.
   void begin(uint32_t op) {
     if (out_.offsets.empty() || out_.offsets.back().second != cur_offset_ ||
         out_.offsets.back().first != code().size())
       out_.offsets.emplace_back(static_cast<uint32_t>(code().size()), cur_offset_);
-    code().push_back(op);
+    code().push_back(static_cast<uint32_t>(dispatch_[op]));
+    last_op_ = op;
     last_dst_pos_ = kNone;
   }
   void word(uint32_t w) { code().push_back(w); }
@@ -218,7 +221,7 @@ class Compiler {
     if (!stack_.empty() && stack_.back().materialized() && last_dst_pos_ != kNone &&
         last_dst_height_ == height() - 1) {
       uint32_t p = last_dst_pos_ - 1;
-      uint32_t op = out_.code[p];
+      uint32_t op = last_op_;
       if (op == op_id(Opcode::I32Eqz) || op == op_id(Opcode::I64Eqz)) {
         bool is64 = op == op_id(Opcode::I64Eqz);
         j.a = out_.code[p + 2];
@@ -409,6 +412,8 @@ class Compiler {
   uint32_t scratch_top_ = 0, scratch_max_ = 0;
   std::vector<uint32_t> scratch_refs_;
   uint32_t last_dst_pos_ = kNone, last_dst_height_ = 0;
+  uint32_t last_op_ = 0;
+  const int32_t* dispatch_ = dispatch_offsets();
   uint32_t cur_offset_ = 0;
   uint32_t skip_depth_ = 0;
   bool broken_ = false;
@@ -783,6 +788,9 @@ bool Compiler::handle(const wasm::Instr& in) {
       begin(op_id(op == Opcode::Call ? IOp::CallFunc : IOp::ReturnCallFunc));
       word(in.index);
       word(base);
+      // Padding: every call instruction is five words, so a return resumes at call + 5.
+      word(0);
+      word(0);
       set_height(height() - np);
       if (op == Opcode::ReturnCall) {
         set_unreachable();

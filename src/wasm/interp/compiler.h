@@ -23,16 +23,17 @@ namespace rw::internal {
 
 // Integer binary operations that also exist with an immediate right operand (`<op>Imm dst, a,
 // imm`; i64 immediates are sign-extended from 32 bits).
-#define RW_INT_COMPARES(X)                                                                    \
-  X(I32Eq)                                                                                    \
-  X(I32Ne) X(I32LtS) X(I32LtU) X(I32GtS) X(I32GtU) X(I32LeS) X(I32LeU) X(I32GeS) X(I32GeU)    \
-      X(I64Eq) X(I64Ne) X(I64LtS) X(I64LtU) X(I64GtS) X(I64GtU) X(I64LeS) X(I64LeU) X(I64GeS) \
-          X(I64GeU)
+#define RW_INT_COMPARES(X)                                                                 \
+  X(I32Eq)                                                                                 \
+  X(I32Ne)                                                                                 \
+  X(I32LtS) X(I32LtU) X(I32GtS) X(I32GtU) X(I32LeS) X(I32LeU) X(I32GeS) X(I32GeU) X(I64Eq) \
+      X(I64Ne) X(I64LtS) X(I64LtU) X(I64GtS) X(I64GtU) X(I64LeS) X(I64LeU) X(I64GeS) X(I64GeU)
 #define RW_IMM_BINOPS(X)                                                                         \
   X(I32Add)                                                                                      \
-  X(I32Sub) X(I32Mul) X(I32And) X(I32Or) X(I32Xor) X(I32Shl) X(I32ShrS) X(I32ShrU) X(I32Rotl)    \
-      X(I32Rotr) X(I64Add) X(I64Sub) X(I64Mul) X(I64And) X(I64Or) X(I64Xor) X(I64Shl) X(I64ShrS) \
-          X(I64ShrU) X(I64Rotl) X(I64Rotr) RW_INT_COMPARES(X)
+  X(I32Sub)                                                                                      \
+  X(I32Mul) X(I32And) X(I32Or) X(I32Xor) X(I32Shl) X(I32ShrS) X(I32ShrU) X(I32Rotl) X(I32Rotr)   \
+      X(I64Add) X(I64Sub) X(I64Mul) X(I64And) X(I64Or) X(I64Xor) X(I64Shl) X(I64ShrS) X(I64ShrU) \
+          X(I64Rotl) X(I64Rotr) RW_INT_COMPARES(X)
 
 // Internal operations. The first Opcode::Count_ ids are the wasm opcodes themselves, used for
 // operations that keep their wasm meaning (numeric, memory, tables...); the rest are internal.
@@ -45,9 +46,9 @@ enum class IOp : uint32_t {
   JumpIf,                // cond, target
   JumpUnless,            // cond, target
   JumpTable,             // index, count, targets[count + 1]
-  CallFunc,              // func index, arg slot
+  CallFunc,              // func index, arg slot, 2 padding words (all calls are 5 words)
   CallIndirectOp,        // type index, table index, element slot, arg slot
-  ReturnCallFunc,        // func index, arg slot
+  ReturnCallFunc,        // func index, arg slot, 2 padding words
   ReturnCallIndirectOp,  // type index, table index, element slot, arg slot
   Ret,                   // (results already in slots 0..n-1)
   LoopCheck,             // (interrupts and deadlines)
@@ -95,6 +96,10 @@ struct CompiledFunc {
 
   uint32_t byte_offset_at(uint32_t code_pos) const;
 };
+
+// For every internal op, the offset of its handler from the executor's dispatch base: the op word
+// of an instruction in compiled code (direct threading without a table lookup per instruction).
+const int32_t* dispatch_offsets();
 
 // Translates defined function `defined_index` of a validated module. Returns false (with a
 // reason) only on input validation should have rejected.

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <ctime>
 #include <limits>
+#include <mutex>
 
 #include "wasm/interp/compiler.h"
 #include "wasm/interp/runtime.h"
@@ -245,6 +246,14 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
 #undef RW_X
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
+  const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
+  if (s == nullptr) {
+    // Export mode (see dispatch_offsets): the handler offsets the compiler writes as op words.
+    int32_t* offsets = reinterpret_cast<int32_t*>(entry_fp);
+    for (size_t i = 0; i < op_id(IOp::Count_); ++i)
+      offsets[i] = static_cast<int32_t>(reinterpret_cast<const char*>(kTable[i]) - dispatch_base);
+    return Status::Ok;
+  }
 
   std::vector<Frame>& frames = s->frames;
   const size_t entry_index = frames.size();
@@ -265,7 +274,7 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
   size_t call_len = 0;
   bool tail = false;
 
-#define NEXT() goto* kTable[*pc]
+#define NEXT() goto* const_cast<char*>(dispatch_base + static_cast<int32_t>(*pc))
 #define RELOAD_MEM()       \
   do {                     \
     mem0 = inst->memory0;  \
@@ -428,7 +437,7 @@ L_LoopCheck:
 L_CallFunc:
   callee = inst->funcs[pc[1]];
   nfp = fp + pc[2];
-  call_len = 3;
+  call_len = 5;
   tail = false;
   goto do_call;
 L_CallIndirectOp : {
@@ -450,7 +459,7 @@ L_ReturnCallFunc : {
   uint32_t n = static_cast<uint32_t>(callee->type.params.size());
   std::memmove(fp, fp + pc[2], n * sizeof(uint64_t));
   nfp = fp;
-  call_len = 3;
+  call_len = 5;
   tail = true;
   goto do_call;
 }
@@ -494,7 +503,7 @@ L_Ret : {
   code_base = code->code.data();
   fp = caller.fp;
   pc = caller.pc;
-  pc += (*pc == op_id(IOp::CallFunc)) ? 3 : 5;
+  pc += 5;
   if (caller.func->instance != inst) inst = caller.func->instance;
   RELOAD_MEM();
   NEXT();
@@ -1107,6 +1116,20 @@ invalid_conv:
   frames.back().pc = pc;
   TRAP(InvalidConversion, "invalid conversion to integer");
 }
+
+}  // namespace
+
+const int32_t* dispatch_offsets() {
+  static int32_t offsets[op_id(IOp::Count_)];
+  static std::once_flag once;
+  std::call_once(once, [] {
+    ExecOut unused;
+    execute(nullptr, nullptr, reinterpret_cast<uint64_t*>(offsets), unused);
+  });
+  return offsets;
+}
+
+namespace {
 
 std::vector<BacktraceFrame> resolve_backtrace(const std::vector<RawBacktraceFrame>& raw) {
   std::vector<BacktraceFrame> bt;
