@@ -333,7 +333,7 @@ std::vector<Entry> Transaction::list(const ListOptions& options) {
   auto overlay_end = upper ? writes_.lower_bound(*upper) : writes_.end();
   bool row = s.step();
   size_t bytes = 0;
-  while (out.size() < options.limit && bytes < options.max_bytes) {
+  while (out.size() < options.limit && (out.empty() || bytes < options.max_bytes)) {
     bool have_overlay = overlay != overlay_end;
     if (!row && !have_overlay) break;
     std::string_view row_key = row ? s.column_blob(0) : std::string_view{};
