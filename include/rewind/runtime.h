@@ -76,6 +76,20 @@ struct HandleResult {
   std::chrono::nanoseconds duration{0};
 };
 
+// One line a guest wrote: through rewind.log, or to WASI stdout/stderr (one record per line).
+struct LogRecord {
+  std::string worker;
+  uint64_t instance_id = 0;
+  std::string request_id;  // empty outside a request (initialisation)
+  std::string level;       // "debug", "info", "warn", "error" (stdout: "info", stderr: "warn")
+  std::string stream;      // "log", "stdout", "stderr"
+  std::string message;
+};
+
+// The failure as one JSON object (no newline): worker, instance_id, generation, request_id,
+// outcome, trap, message, backtrace [{func, name, offset}], action, recovery_ns.
+std::string to_json(const FailureRecord& record);
+
 struct WorkerStats {
   uint64_t requests = 0, ok = 0, panics = 0, host_errors = 0, aborts = 0, recoveries = 0;
   std::map<std::string, uint64_t> aborts_by_kind;
@@ -97,6 +111,9 @@ class Worker {
 
   // Called (on the request's thread) for every failure, after recovery.
   std::function<void(const FailureRecord&)> on_failure;
+  // Called for every line a guest logs, on the thread running it. Unset: one JSON line per
+  // record on this process's stderr. Set before the first request.
+  std::function<void(const LogRecord&)> on_log;
 };
 
 }  // namespace rw::runtime

@@ -45,8 +45,8 @@ class GuestMemory {
     if (!memory_) fail("the module has no memory");
     uint64_t size = memory_->size_bytes();
     if (uint64_t{ptr} + len > size)
-      fail("range [" + hex(ptr) + ", " + hex(uint64_t{ptr} + len) +
-           ") is outside linear memory (" + std::to_string(size) + " bytes)");
+      fail("range [" + hex(ptr) + ", " + hex(uint64_t{ptr} + len) + ") is outside linear memory (" +
+           std::to_string(size) + " bytes)");
     return {memory_->data() + ptr, len};
   }
 
@@ -117,7 +117,7 @@ using Impl = void (*)(CallState& state, GuestMemory& mem, std::span<const Value>
 
 struct FunctionSpec {
   std::string_view name;
-  std::string_view params;   // 'i' = i32, 'I' = i64
+  std::string_view params;  // 'i' = i32, 'I' = i64
   std::string_view results;
   Impl impl;
 };
@@ -162,13 +162,11 @@ void request_header_get(CallState& s, GuestMemory& m, std::span<const Value> a,
   r[0] = Value::make_i32(-1);
 }
 
-void request_body_length(CallState& s, GuestMemory& m, std::span<const Value>,
-                         std::span<Value> r) {
+void request_body_length(CallState& s, GuestMemory& m, std::span<const Value>, std::span<Value> r) {
   r[0] = Value::make_i64(static_cast<int64_t>(current_request(s, m).body.size()));
 }
 
-void request_body_read(CallState& s, GuestMemory& m, std::span<const Value> a,
-                       std::span<Value> r) {
+void request_body_read(CallState& s, GuestMemory& m, std::span<const Value> a, std::span<Value> r) {
   const std::string& body = current_request(s, m).body;
   auto out = m.range(u32(a[0]), u32(a[1]));
   uint64_t offset = std::min<uint64_t>(s.body_offset, body.size());
@@ -197,15 +195,13 @@ void response_header(CallState& s, GuestMemory& m, std::span<const Value> a, std
   if (value.size() > kMaxHeaderValueBytes)
     m.fail("header value longer than " + std::to_string(kMaxHeaderValueBytes) + " bytes");
   for (char c : value)
-    if (c == '\r' || c == '\n' || c == '\0')
-      m.fail("header value contains CR, LF or NUL");
+    if (c == '\r' || c == '\n' || c == '\0') m.fail("header value contains CR, LF or NUL");
   if (s.response.headers.size() >= kMaxResponseHeaders)
     m.fail("more than " + std::to_string(kMaxResponseHeaders) + " response headers");
   s.response.headers.emplace_back(name, value);
 }
 
-void response_body_write(CallState& s, GuestMemory& m, std::span<const Value> a,
-                         std::span<Value>) {
+void response_body_write(CallState& s, GuestMemory& m, std::span<const Value> a, std::span<Value>) {
   current_request(s, m);
   std::string_view bytes = m.string(u32(a[0]), u32(a[1]));
   if (s.response_body_bytes + bytes.size() > kMaxResponseBodyBytes)

@@ -1,0 +1,276 @@
+#include "runtime/worker_pool/instance.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "rewind/guest_support.h"
+#include "runtime/wasi/wasi.h"
+
+namespace rw::runtime::detail {
+
+namespace {
+
+constexpr size_t kMaxPendingLine = 16384;
+
+std::string describe(const CallResult& r) {
+  std::string s = to_string(r.outcome);
+  if (r.outcome == Outcome::Abort) s += std::string(" ") + to_string(r.trap);
+  if (!r.message.empty()) s += ": " + r.message;
+  return s;
+}
+
+Error init_error(std::string message) {
+  return Error{Error::Kind::Uninstantiable, std::move(message)};
+}
+
+}  // namespace
+
+struct PoolInstance::OutputBuffer {
+  std::string pending;
+};
+
+PoolInstance::PoolInstance(std::shared_ptr<const WorkerEnv> env, uint64_t id)
+    : env_(std::move(env)),
+      id_(id),
+      state_(std::make_shared<CallState>()),
+      stdout_buffer_(std::make_shared<OutputBuffer>()),
+      stderr_buffer_(std::make_shared<OutputBuffer>()) {
+  state_->log = [this](std::string_view level, std::string_view stream, std::string_view message) {
+    emit(level, stream, message);
+  };
+}
+
+PoolInstance::~PoolInstance() {
+  // The store's host functions refer to state_, whose log sink refers to this object.
+  instance_ = nullptr;
+  store_.reset();
+}
+
+Result<std::unique_ptr<PoolInstance>> PoolInstance::create(std::shared_ptr<const WorkerEnv> env,
+                                                           uint64_t id) {
+  std::unique_ptr<PoolInstance> instance(new PoolInstance(std::move(env), id));
+  if (auto built = instance->build(); !built) return built.error();
+  return instance;
+}
+
+void PoolInstance::emit(std::string_view level, std::string_view stream, std::string_view message) {
+  if (!env_->log) return;
+  LogRecord record;
+  record.worker = env_->config.name;
+  record.instance_id = id_;
+  record.request_id = request_id_;
+  record.level = level;
+  record.stream = stream;
+  record.message = message;
+  env_->log(record);
+}
+
+void PoolInstance::flush_output() {
+  if (!stdout_buffer_->pending.empty()) emit("info", "stdout", stdout_buffer_->pending);
+  if (!stderr_buffer_->pending.empty()) emit("warn", "stderr", stderr_buffer_->pending);
+  stdout_buffer_->pending.clear();
+  stderr_buffer_->pending.clear();
+}
+
+Result<void> PoolInstance::build() {
+  instance_ = nullptr;
+  memory_.reset();
+  checkpoint_ = {};
+  store_.reset();
+  wasi_.reset();
+
+  const WorkerConfig& config = env_->config;
+  StoreOptions options;
+  options.limits.max_memory_pages = config.limits.max_memory_pages;
+  options.limits.cpu_time_per_call = config.limits.cpu_per_request;
+  auto store = std::make_unique<Store>(options);
+
+  Imports imports;
+  define_imports(*store, imports, state_);
+  if (env_->imports_wasi) {
+    wasi::WasiConfig wasi_config;
+    wasi_config.args = {config.name};
+    for (const auto& [key, value] : config.env) wasi_config.env.push_back(key + "=" + value);
+    auto line_sink = [this](std::shared_ptr<OutputBuffer> buffer, const char* level,
+                            const char* stream) {
+      return [this, buffer, level, stream](std::string_view bytes) {
+        for (char c : bytes) {
+          if (c == '\n') {
+            emit(level, stream, buffer->pending);
+            buffer->pending.clear();
+          } else {
+            buffer->pending.push_back(c);
+            if (buffer->pending.size() >= kMaxPendingLine) {
+              emit(level, stream, buffer->pending);
+              buffer->pending.clear();
+            }
+          }
+        }
+      };
+    };
+    wasi_config.stdout_sink = line_sink(stdout_buffer_, "info", "stdout");
+    wasi_config.stderr_sink = line_sink(stderr_buffer_, "warn", "stderr");
+    if (config.limits.cpu_per_request.count() > 0)
+      wasi_config.max_sleep =
+          std::min<std::chrono::nanoseconds>(wasi_config.max_sleep, config.limits.cpu_per_request);
+    auto context = wasi::WasiContext::create(std::move(wasi_config));
+    if (!context) return context.error();
+    wasi_ = context.value();
+    wasi::define_imports(*store, imports, wasi_);
+  }
+
+  auto instantiated = store->instantiate(env_->module, imports);
+  if (!instantiated) return instantiated.error();
+  Instance* instance = instantiated.value();
+
+  // The version first, before any of the guest's own initialisation runs.
+  auto version = instance->get_function(kVersionExport);
+  if (!version || version->type() != FuncType{{}, {ValType::I32}})
+    return init_error("rewind_abi_version must be a function () -> i32 (see docs/guest-abi.md)");
+  CallResult v = store->call(*version, {});
+  if (!v.ok()) return init_error("rewind_abi_version failed: " + describe(v));
+  if (v.values[0].as_i32() != kAbiVersion)
+    return init_error("worker was built for rewind guest ABI version " +
+                      std::to_string(v.values[0].as_i32()) + "; this runtime implements version " +
+                      std::to_string(kAbiVersion) + " (see docs/guest-abi.md)");
+
+  auto handle = instance->get_function(kHandleExport);
+  if (!handle || handle->type() != FuncType{})
+    return init_error("rewind_handle must be a function () -> () (see docs/guest-abi.md)");
+
+  state_->begin(nullptr);
+  if (auto initialize = instance->get_function("_initialize")) {
+    CallResult r = store->call(*initialize, {});
+    flush_output();
+    if (!r.ok()) return init_error("_initialize failed: " + describe(r));
+  }
+  if (!config.init_export.empty()) {
+    auto init = instance->get_function(config.init_export);
+    if (!init || init->type() != FuncType{})
+      return init_error("init export " + config.init_export +
+                        " is missing or not a function () -> ()");
+    CallResult r = store->call(*init, {});
+    flush_output();
+    if (!r.ok()) return init_error(config.init_export + " failed: " + describe(r));
+  }
+
+  store_ = std::move(store);
+  instance_ = instance;
+  handle_ = *handle;
+  memory_ = instance->get_memory("memory");
+  return {};
+}
+
+void PoolInstance::take_checkpoint() {
+  checkpoint_.valid = false;
+  if (!memory_) return;
+  size_t size = memory_->size_bytes();
+  checkpoint_.memory.resize(size);
+  std::memcpy(checkpoint_.memory.data(), memory_->data(), size);
+  checkpoint_.globals.clear();
+  for (uint32_t i = 0; i < instance_->global_count(); ++i) {
+    Global g = instance_->global(i);
+    if (g.type().is_mutable) checkpoint_.globals.emplace_back(g, g.get());
+  }
+  checkpoint_.valid = true;
+}
+
+bool PoolInstance::rollback() {
+  if (!checkpoint_.valid || !instance_ || (wasi_ && wasi_->exit_code())) return false;
+  size_t saved = checkpoint_.memory.size();
+  size_t now = memory_->size_bytes();
+  if (now < saved) return false;  // memories only grow; cannot happen
+  std::memcpy(memory_->data(), checkpoint_.memory.data(), saved);
+  // Memory cannot shrink: pages grown by the failed call stay, zeroed as if freshly grown.
+  if (now > saved) std::memset(memory_->data() + saved, 0, now - saved);
+  for (auto& [global, value] : checkpoint_.globals) global.set(value, /*force=*/true);
+  store_->clear_terminated();
+  return true;
+}
+
+Result<void> PoolInstance::reset(const std::string& failure_json) {
+  ++generation_;
+  if (auto built = build(); !built) return built;
+  auto reinit = instance_->get_function(env_->config.reinit_export);
+  if (env_->config.reinit_export.empty() || !reinit || reinit->type() != FuncType{}) return {};
+  state_->begin(nullptr);
+  state_->failure_json = failure_json;
+  CallResult r = store_->call(*reinit, {});
+  state_->failure_json.reset();
+  flush_output();
+  if (r.ok()) return {};
+  // A reinit that fails leaves no trustworthy state: start over without it.
+  emit("error", "log", env_->config.reinit_export + " failed after reset: " + describe(r));
+  return build();
+}
+
+RunResult PoolInstance::run(const Request& request, bool checkpoint) {
+  RunResult result;
+  if (!instance_) {
+    result.outcome = Outcome::Abort;
+    result.trap = TrapKind::HostAbort;
+    result.message = "instance unavailable: its last reset failed";
+    result.needs_recovery = true;
+    return result;
+  }
+  request_id_ = request.request_id;
+  state_->begin(&request);
+  if (checkpoint) take_checkpoint();
+  CallResult r = store_->call(handle_, {});
+  flush_output();
+  state_->request = nullptr;
+
+  if (r.ok()) {
+    result.response = std::move(state_->response);
+    request_id_.clear();
+    return result;
+  }
+
+  if (auto code = wasi::exit_code_of(r)) {
+    // exit() inside a handler: the C library has run its exit path and WASI remembers the exit,
+    // so this instance cannot serve again. An abort of the guest's own asking.
+    result.outcome = Outcome::Abort;
+    result.trap = TrapKind::GuestAbort;
+    result.message = "worker called proc_exit(" + std::to_string(*code) + ")";
+    result.backtrace = r.backtrace;
+    result.needs_recovery = true;
+    result.exited = true;
+    request_id_.clear();
+    return result;
+  }
+
+  FailureReport report = describe_failure(*instance_, r);
+  result.outcome = r.outcome;
+  result.backtrace = r.backtrace;
+  result.message = report.message;
+  switch (r.outcome) {
+    case Outcome::Panic:
+      if (state_->panic_message && report.guest_message.empty())
+        result.message = *state_->panic_message;
+      break;
+    case Outcome::HostError: break;
+    case Outcome::Abort:
+      result.trap = report.kind;
+      if (r.trap == TrapKind::HostAbort && state_->guest_abort_message) {
+        result.trap = TrapKind::GuestAbort;
+        result.message = *state_->guest_abort_message;
+      } else if (state_->panic_message && report.guest_message.empty()) {
+        // rewind.panic_message before a trap: the guest's panic=abort path (Rust).
+        if (r.trap == TrapKind::Unreachable) result.trap = TrapKind::GuestAbort;
+        result.message = *state_->panic_message;
+      }
+      break;
+    case Outcome::Terminated:
+      result.outcome = Outcome::Abort;
+      result.trap = TrapKind::HostAbort;
+      result.message = "instance terminated";
+      break;
+    case Outcome::Ok: break;
+  }
+  if (result.message.empty()) result.message = describe(r);
+  result.needs_recovery = store_->terminated() || result.outcome == Outcome::Abort;
+  request_id_.clear();
+  return result;
+}
+
+}  // namespace rw::runtime::detail

@@ -1,0 +1,274 @@
+// rw::runtime::Worker: a pool of instances of one worker module, with the recovery policy of
+// the recovery model (docs/recovery-model.md) and the request limits of WorkerLimits.
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "rewind/runtime.h"
+#include "runtime/worker_pool/abi.h"
+#include "runtime/worker_pool/instance.h"
+
+namespace rw::runtime {
+
+using nlohmann::json;
+
+std::string to_json(const FailureRecord& record) {
+  json j;
+  j["worker"] = record.worker;
+  j["instance_id"] = record.instance_id;
+  j["generation"] = record.generation;
+  j["request_id"] = record.request_id;
+  j["outcome"] = to_string(record.outcome);
+  j["trap"] = record.trap ? json(to_string(*record.trap)) : json(nullptr);
+  j["message"] = record.message;
+  json frames = json::array();
+  for (const BacktraceFrame& f : record.backtrace)
+    frames.push_back({{"func", f.func_index}, {"name", f.name}, {"offset", f.offset}});
+  j["backtrace"] = std::move(frames);
+  j["action"] = record.action;
+  j["recovery_ns"] = record.recovery_time.count();
+  // Guest text may be any bytes; replace what is not UTF-8 rather than throw.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Response json_response(int status, const json& body) {
+  Response r;
+  r.status = status;
+  r.headers.emplace_back("content-type", "application/json");
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  return r;
+}
+
+Response failure_response(const FailureRecord& record) {
+  json body;
+  switch (record.outcome) {
+    case Outcome::Panic: body["error"] = "panic"; break;
+    case Outcome::HostError: body["error"] = "host_error"; break;
+    default: body["error"] = "abort"; break;
+  }
+  body["request_id"] = record.request_id;
+  if (record.trap) body["kind"] = to_string(*record.trap);
+  body["message"] = record.message;
+  int status = record.trap == TrapKind::CpuLimit ? 503 : 500;
+  return json_response(status, body);
+}
+
+void log_to_stderr(const LogRecord& record) {
+  json j{{"worker", record.worker},         {"instance_id", record.instance_id},
+         {"request_id", record.request_id}, {"level", record.level},
+         {"stream", record.stream},         {"message", record.message}};
+  std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  fwrite(line.data(), 1, line.size(), stderr);
+}
+
+class PoolWorker final : public Worker {
+ public:
+  explicit PoolWorker(WorkerConfig config) : config_(std::move(config)) {}
+
+  Result<void> start() {
+    if (config_.module_path.empty()) return Error{Error::Kind::Other, "worker has no module path"};
+    auto module = Module::from_file(config_.module_path);
+    if (!module) {
+      Error e = module.error();
+      e.message = config_.module_path + ": " + e.message;
+      return e;
+    }
+    if (auto abi = detail::check_module(*module.value()); !abi) {
+      Error e = abi.error();
+      e.message = config_.module_path + ": " + e.message;
+      return e;
+    }
+    auto env = std::make_shared<detail::WorkerEnv>();
+    env->config = config_;
+    env->module = module.value();
+    for (const ImportDesc& imp : env->module->imports())
+      if (imp.module == "wasi_snapshot_preview1") env->imports_wasi = true;
+    env->log = [this](const LogRecord& record) {
+      if (on_log)
+        on_log(record);
+      else
+        log_to_stderr(record);
+    };
+    env_ = env;
+
+    uint32_t count = config_.instances;
+    if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
+    config_.instances = count;
+    for (uint32_t i = 0; i < count; ++i) {
+      auto instance = detail::PoolInstance::create(env_, i + 1);
+      if (!instance) {
+        Error e = instance.error();
+        e.message = config_.module_path + ": " + e.message;
+        return e;
+      }
+      instances_.push_back(std::move(instance.value()));
+    }
+    for (auto it = instances_.rbegin(); it != instances_.rend(); ++it) free_.push_back(it->get());
+    return {};
+  }
+
+  HandleResult handle(const Request& request) override {
+    auto started = Clock::now();
+    HandleResult result;
+    {
+      std::lock_guard lock(stats_mutex_);
+      ++stats_.requests;
+    }
+    if (request.body.size() > config_.limits.max_request_body_bytes) {
+      result.response = json_response(413, {{"error", "request_body_too_large"},
+                                            {"request_id", request.request_id},
+                                            {"limit", config_.limits.max_request_body_bytes}});
+      result.duration = Clock::now() - started;
+      return result;
+    }
+
+    bool draining = false;
+    detail::PoolInstance* instance = acquire(draining);
+    if (!instance) {
+      result.response = json_response(503, {{"error", draining ? "draining" : "overloaded"},
+                                            {"request_id", request.request_id}});
+      result.duration = Clock::now() - started;
+      return result;
+    }
+
+    bool checkpoint =
+        config_.on_panic == PanicMode::Rollback || config_.on_abort == AbortMode::Rollback;
+    detail::RunResult run = instance->run(request, checkpoint);
+    if (run.outcome == Outcome::Ok) {
+      instance->consecutive_failures = 0;
+      result.response = std::move(run.response);
+      release(instance);
+      std::lock_guard lock(stats_mutex_);
+      ++stats_.ok;
+    } else {
+      FailureRecord record;
+      record.worker = config_.name;
+      record.instance_id = instance->id();
+      record.generation = instance->generation();
+      record.request_id = request.request_id;
+      record.outcome = run.outcome;
+      record.trap = run.trap;
+      record.message = run.message;
+      record.backtrace = std::move(run.backtrace);
+      recover(*instance, run, record);  // eager: before the instance takes another request
+      release(instance);
+      result.response = failure_response(record);
+      {
+        std::lock_guard lock(stats_mutex_);
+        if (record.outcome == Outcome::Panic) ++stats_.panics;
+        if (record.outcome == Outcome::HostError) ++stats_.host_errors;
+        if (record.outcome == Outcome::Abort) {
+          ++stats_.aborts;
+          ++stats_.aborts_by_kind[record.trap ? to_string(*record.trap) : "unknown"];
+        }
+        if (record.action != "none") ++stats_.recoveries;
+      }
+      if (on_failure) on_failure(record);
+      result.failure = std::move(record);
+    }
+    result.duration = Clock::now() - started;
+    return result;
+  }
+
+  WorkerStats stats() const override {
+    std::lock_guard lock(stats_mutex_);
+    return stats_;
+  }
+
+  const WorkerConfig& config() const override { return config_; }
+
+  void drain() override {
+    std::unique_lock lock(mutex_);
+    draining_ = true;
+    idle_.wait(lock, [&] { return busy_ == 0 && waiting_ == 0; });
+  }
+
+  ~PoolWorker() override { drain(); }
+
+ private:
+  // A free instance, waiting in the bounded queue if there is none; null when the queue is
+  // full or the worker is draining.
+  detail::PoolInstance* acquire(bool& draining) {
+    std::unique_lock lock(mutex_);
+    draining = draining_;
+    if (draining_) return nullptr;
+    if (free_.empty()) {
+      if (waiting_ >= config_.limits.max_queued_requests) return nullptr;
+      ++waiting_;
+      available_.wait(lock, [&] { return !free_.empty(); });
+      --waiting_;
+    }
+    detail::PoolInstance* instance = free_.back();
+    free_.pop_back();
+    ++busy_;
+    return instance;
+  }
+
+  void release(detail::PoolInstance* instance) {
+    {
+      std::lock_guard lock(mutex_);
+      free_.push_back(instance);
+      --busy_;
+    }
+    available_.notify_one();
+    idle_.notify_all();
+  }
+
+  void recover(detail::PoolInstance& instance, const detail::RunResult& run,
+               FailureRecord& record) {
+    auto started = Clock::now();
+    ++instance.consecutive_failures;
+    bool escalate = instance.consecutive_failures >= std::max(1u, config_.max_consecutive_failures);
+    bool is_abort = run.outcome == Outcome::Abort || run.needs_recovery;
+    bool wants_rollback = is_abort ? config_.on_abort == AbortMode::Rollback
+                                   : config_.on_panic == PanicMode::Rollback;
+    if (!is_abort && !wants_rollback) {
+      record.action = "none";
+      return;
+    }
+    if (wants_rollback && !escalate && !run.exited && instance.rollback()) {
+      record.action = "rollback";
+    } else {
+      record.action = "reset";
+      instance.consecutive_failures = 0;
+      record.recovery_time = Clock::now() - started;  // provisional, for the reinit's view
+      auto reset = instance.reset(to_json(record));
+      if (!reset) {
+        record.action = "reset_failed";
+        record.message += " (reset failed: " + reset.error().message + ")";
+      }
+    }
+    record.recovery_time = Clock::now() - started;
+  }
+
+  WorkerConfig config_;
+  std::shared_ptr<const detail::WorkerEnv> env_;
+  std::vector<std::unique_ptr<detail::PoolInstance>> instances_;
+
+  std::mutex mutex_;
+  std::condition_variable available_, idle_;
+  std::vector<detail::PoolInstance*> free_;
+  uint32_t waiting_ = 0, busy_ = 0;
+  bool draining_ = false;
+
+  mutable std::mutex stats_mutex_;
+  WorkerStats stats_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<Worker>> Worker::create(const WorkerConfig& config) {
+  auto worker = std::make_shared<PoolWorker>(config);
+  if (auto started = worker->start(); !started) return started.error();
+  return std::shared_ptr<Worker>(std::move(worker));
+}
+
+}  // namespace rw::runtime
