@@ -1,8 +1,8 @@
 #pragma once
 // Storage for durable objects (docs/durable-objects.md): one SQLite database per namespace, in
 // WAL mode, holding every object's key-value pairs; per-call transactions with read-your-writes;
-// commits that are durable (fsync'd) before they return, batched across objects by a committer
-// thread (group commit); and the `rewind.storage_*` host functions a guest uses.
+// commits that are durable (fsync'd) before they return, batched across objects (group
+// commit); and the `rewind.storage_*` host functions a guest uses.
 //
 // Thread-safety: a Storage may be used from any number of threads. A Transaction belongs to one
 // call and is used by one thread at a time.
@@ -47,8 +47,9 @@ struct StorageOptions {
   std::string path;  // the namespace's database file; created if missing
   StorageLimits limits;
   Sync sync = Sync::Full;
-  // One committer thread gathers the commits of concurrent calls into one SQLite transaction and
-  // one fsync. Off: every commit is its own transaction, run on the caller's thread.
+  // Group commit: the commits of concurrent calls (different objects) share one SQLite
+  // transaction and one fsync; the call that finds no batch in progress commits the waiting
+  // ones on its own thread. Off: every commit is its own transaction and fsync.
   bool group_commit = true;
   // Most calls one batch may hold.
   size_t max_batch = 1024;

@@ -6,7 +6,6 @@
 #include <deque>
 #include <mutex>
 #include <span>
-#include <thread>
 
 #include "rewind/durable.h"
 #include "runtime/durable/sqlite_util.h"
@@ -23,14 +22,17 @@ struct ReadConnection {
   Statement list_open;     // lower <= key
 };
 
-// One call's writes waiting for the committer. `writes` points into the waiting Transaction,
-// which is blocked until `done`, so the committer may read it without copying.
+// One call's writes waiting to be committed. `writes` points into the waiting Transaction, which
+// is blocked until `done`, so the leader of its batch may read it without copying.
 struct PendingCommit {
   const Bytes* object_id = nullptr;
   const std::map<Bytes, std::optional<Bytes>>* writes = nullptr;
   bool erase_object = false;
   bool done = false;
   std::string error;  // empty on success
+  // Signalled (under StorageImpl::queue_mutex) when the call is done or should lead the next
+  // batch. One per call, so a finished batch wakes only its own calls.
+  std::condition_variable wake;
 };
 
 struct StorageImpl {
@@ -41,29 +43,15 @@ struct StorageImpl {
   std::mutex readers_mutex;
   std::vector<std::unique_ptr<ReadConnection>> idle_readers;
 
-  // Serialises use of the writer connection (the committer thread, or callers without group
-  // commit).
+  // Serialises use of the writer connection.
   std::mutex writer_mutex;
 
+  // Group commit: calls waiting for a batch, and whether some call is committing one.
   std::mutex queue_mutex;
-  std::condition_variable queue_cv;  // work for the committer
-  std::condition_variable done_cv;   // a batch finished
   std::deque<PendingCommit*> queue;
-  bool stopping = false;
-  std::thread committer;
+  bool leader_active = false;
 
   std::atomic<uint64_t> commits{0}, empty_commits{0}, rollbacks{0}, batches{0}, failed{0};
-
-  ~StorageImpl() {
-    if (committer.joinable()) {
-      {
-        std::lock_guard lock(queue_mutex);
-        stopping = true;
-      }
-      queue_cv.notify_all();
-      committer.join();
-    }
-  }
 
   std::unique_ptr<ReadConnection> acquire_reader() {
     {
@@ -137,26 +125,14 @@ struct StorageImpl {
     for (PendingCommit* p : batch) (p->error.empty() ? commits : failed) += 1;
   }
 
-  void committer_loop() {
-    std::unique_lock lock(queue_mutex);
-    std::vector<PendingCommit*> batch;
-    for (;;) {
-      queue_cv.wait(lock, [&] { return stopping || !queue.empty(); });
-      if (queue.empty()) return;  // stopping, and nothing left to commit
-      // Everything that queued while the previous batch was syncing goes into this one: the
-      // batch size adapts to the load without any added delay.
-      size_t n = std::min(queue.size(), std::max<size_t>(options.max_batch, 1));
-      batch.assign(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
-      queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
-      lock.unlock();
-      commit_batch(batch);
-      lock.lock();
-      for (PendingCommit* p : batch) p->done = true;
-      done_cv.notify_all();
-    }
-  }
-
   // Returns once `p` is durable (or failed).
+  //
+  // Group commit without a thread of its own: the first call to arrive while no batch is being
+  // committed leads, committing everything queued (itself included) in one SQLite transaction
+  // on its own thread. Calls arriving meanwhile queue up; when the leader's batch is durable it
+  // wakes them, and the first still waiting leads the next batch with all of them. An
+  // uncontended call thus commits with no thread hand-off, and under load the batch grows to
+  // whatever queued during one fsync.
   void submit(PendingCommit& p) {
     if (!options.group_commit) {
       PendingCommit* one[] = {&p};
@@ -165,8 +141,28 @@ struct StorageImpl {
     }
     std::unique_lock lock(queue_mutex);
     queue.push_back(&p);
-    queue_cv.notify_one();
-    done_cv.wait(lock, [&] { return p.done; });
+    std::vector<PendingCommit*> batch;
+    while (!p.done) {
+      if (leader_active) {
+        p.wake.wait(lock);
+        continue;
+      }
+      leader_active = true;
+      size_t n = std::min(queue.size(), std::max<size_t>(options.max_batch, 1));
+      batch.assign(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
+      queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
+      lock.unlock();
+      commit_batch(batch);
+      lock.lock();
+      leader_active = false;
+      // Notified under the lock: a waiter returns (and destroys its PendingCommit) only after
+      // re-acquiring it.
+      for (PendingCommit* q : batch) {
+        q->done = true;
+        if (q != &p) q->wake.notify_one();
+      }
+      if (!queue.empty()) queue.front()->wake.notify_one();
+    }
   }
 };
 
@@ -359,9 +355,9 @@ Result<void> Transaction::commit() {
   // The reader goes back to the pool first: a call's reads are done once it commits.
   if (reader_) storage_->release_reader(std::exchange(reader_, nullptr));
   if (writes_.empty()) {
-    // Nothing to make durable. Everything this call read was committed, and the committer
-    // publishes a batch only after its fsync, so a read-only call never depends on data that
-    // could still be lost.
+    // Nothing to make durable. Everything this call read was committed, and with Sync::Full a
+    // batch becomes visible only after its fsync, so a read-only call never depends on data
+    // that could still be lost.
     ++storage_->empty_commits;
     release();
     return {};
@@ -419,8 +415,6 @@ Result<std::shared_ptr<Storage>> Storage::open(StorageOptions options) {
   } catch (const StorageError& e) {
     return Error{Error::Kind::Other, e.what()};
   }
-  if (impl->options.group_commit)
-    impl->committer = std::thread([raw = impl.get()] { raw->committer_loop(); });
   return std::make_shared<Storage>(std::move(impl));
 }
 
