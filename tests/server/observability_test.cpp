@@ -152,3 +152,22 @@ TEST(Metrics, CountsAndHistogram) {
 
 }  // namespace
 }  // namespace rw::server
+
+namespace rw::server {
+namespace {
+
+TEST(FailureLog, DeepBacktracesAreCut) {
+  runtime::FailureRecord f;
+  f.outcome = Outcome::Abort;
+  f.trap = TrapKind::StackOverflow;
+  for (uint32_t i = 0; i < 5000; ++i) f.backtrace.push_back({i, "deep", i});
+  std::string line = failure_json(f);
+  auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["backtrace"].size(), 32u);
+  EXPECT_EQ(j["backtrace"][0]["func_index"], 0);
+  EXPECT_EQ(j["backtrace_omitted"], 5000 - 32);
+  EXPECT_LT(line.size(), 4096u);
+}
+
+}  // namespace
+}  // namespace rw::server

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "serve_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"rewind: a WebAssembly runtime that survives guest failures"};
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
   run->add_option("--env", run_options.env, "Set a guest environment variable: KEY=VALUE")
       ->allow_extra_args(false);
 
+  auto serve = rw::cli::add_serve_command(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -57,6 +60,7 @@ int main(int argc, char** argv) {
     if (*inspect)
       return rw::cli::inspect_command(inspect_path, inspect_verbose, std::cout, std::cerr);
     if (*run) return rw::cli::run_command(run_options, std::cout, std::cerr);
+    if (*serve.app) return serve.run();
   } catch (const std::exception& e) {
     std::cerr << "rewind: internal error: " << e.what() << "\n";
     return rw::cli::kExitFailure;
