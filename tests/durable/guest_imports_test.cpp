@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 
 #include "rewind/durable.h"
 #include "test_util.h"
@@ -261,6 +262,76 @@ TEST(StorageFunctionsTest, NamesAndTypes) {
   EXPECT_EQ(functions[3].name, "storage_list");
   EXPECT_EQ(functions[3].type.params.size(), 7u);
   for (const auto& f : functions) EXPECT_EQ(f.type.results, std::vector<ValType>{ValType::I32});
+}
+
+// ---------------------------------------------------------------------------------------------
+// A C guest built against sdk/include/rewind/storage.h (tests/durable/guests/storage_guest.c).
+
+class CGuestStorageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string path = REWIND_BINARY_DIR "/tests/durable/storage_guest.wasm";
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " was not built (no clang-22)";
+    auto module = Module::from_file(path);
+    ASSERT_TRUE(module.ok()) << module.error().to_string();
+    StorageOptions options;
+    options.path = dir_.file("ns.db");
+    auto storage = Storage::open(options);
+    ASSERT_TRUE(storage.ok()) << storage.error().message;
+    storage_ = storage.value();
+    Imports imports;
+    define_storage_imports(store_, imports, context_);
+    auto instance = store_.instantiate(module.value(), imports);
+    ASSERT_TRUE(instance.ok()) << instance.error().to_string();
+    instance_ = instance.value();
+  }
+
+  // One durable object call the way the runtime makes it: a transaction around the guest call,
+  // committed when the call ends ok, rolled back otherwise.
+  CallResult object_call(const char* export_name) {
+    Transaction tx = storage_->begin("counter");
+    context_->transaction = &tx;
+    CallResult result = store_.call(*instance_->get_function(export_name), {});
+    context_->transaction = nullptr;
+    if (result.ok()) {
+      auto committed = tx.commit();
+      EXPECT_TRUE(committed.ok()) << committed.error().message;
+    } else {
+      tx.rollback();
+      store_.clear_terminated();
+    }
+    return result;
+  }
+
+  ScratchDir dir_;
+  std::shared_ptr<Storage> storage_;
+  std::shared_ptr<StorageContext> context_ = std::make_shared<StorageContext>();
+  Store store_;
+  Instance* instance_ = nullptr;
+};
+
+TEST_F(CGuestStorageTest, RoundTripThroughTheSdkHeader) {
+  CallResult r = object_call("roundtrip");
+  ASSERT_TRUE(r.ok()) << r.message;
+  EXPECT_EQ(r.values.at(0).as_i32(), 0);
+  Transaction tx = storage_->begin("counter");
+  EXPECT_EQ(tx.get("k"), std::nullopt);
+  EXPECT_EQ(tx.get("k\0z"s), "");
+}
+
+TEST_F(CGuestStorageTest, AFailedCallsWritesAreInvisibleToTheNextCall) {
+  for (int expected = 1; expected <= 3; ++expected) {
+    CallResult r = object_call("increment");
+    ASSERT_TRUE(r.ok()) << r.message;
+    EXPECT_EQ(r.values.at(0).as_i32(), expected);
+  }
+  CallResult trapped = object_call("write_then_trap");
+  EXPECT_EQ(trapped.outcome, Outcome::Abort);
+  EXPECT_EQ(trapped.trap, TrapKind::Unreachable);
+  CallResult next = object_call("increment");
+  ASSERT_TRUE(next.ok()) << next.message;
+  EXPECT_EQ(next.values.at(0).as_i32(), 4);
+  EXPECT_EQ(storage_->begin("counter").get("doomed"), std::nullopt);
 }
 
 }  // namespace
