@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "rewind/guest_support.h"
+#include "rewind/lifecycle.h"
 #include "runtime/wasi/wasi.h"
 
 namespace rw::runtime::detail {
@@ -29,7 +30,7 @@ struct PoolInstance::OutputBuffer {
   std::string pending;
 };
 
-PoolInstance::PoolInstance(std::shared_ptr<const WorkerEnv> env, uint64_t id)
+PoolInstance::PoolInstance(std::shared_ptr<WorkerEnv> env, uint64_t id)
     : env_(std::move(env)),
       id_(id),
       state_(std::make_shared<CallState>()),
@@ -40,16 +41,24 @@ PoolInstance::PoolInstance(std::shared_ptr<const WorkerEnv> env, uint64_t id)
   };
 }
 
-PoolInstance::~PoolInstance() {
-  // The store's host functions refer to state_, whose log sink refers to this object.
+PoolInstance::~PoolInstance() { drop_generation(); }
+
+void PoolInstance::drop_generation() {
+  // The store's host functions refer to state_, whose log sink refers to this object; the
+  // lifecycle must go before the store.
+  lifecycle_.reset();
   instance_ = nullptr;
   store_.reset();
+  wasi_.reset();
 }
 
-Result<std::unique_ptr<PoolInstance>> PoolInstance::create(std::shared_ptr<const WorkerEnv> env,
+Result<std::unique_ptr<PoolInstance>> PoolInstance::create(std::shared_ptr<WorkerEnv> env,
                                                            uint64_t id) {
-  std::unique_ptr<PoolInstance> instance(new PoolInstance(std::move(env), id));
-  if (auto built = instance->build(); !built) return built.error();
+  std::unique_ptr<PoolInstance> instance(new PoolInstance(env, id));
+  bool spawnable = env->snapshot && env->snapshot->spawnable();
+  Result<void> built =
+      spawnable ? instance->spawn_from_snapshot() : instance->initialise_from_module();
+  if (!built) return built.error();
   return instance;
 }
 
@@ -72,54 +81,61 @@ void PoolInstance::flush_output() {
   stderr_buffer_->pending.clear();
 }
 
-Result<void> PoolInstance::build() {
-  instance_ = nullptr;
-  memory_.reset();
-  checkpoint_ = {};
-  store_.reset();
-  wasi_.reset();
-
-  const WorkerConfig& config = env_->config;
+StoreOptions PoolInstance::store_options() const {
   StoreOptions options;
-  options.limits.max_memory_pages = config.limits.max_memory_pages;
-  options.limits.cpu_time_per_call = config.limits.cpu_per_request;
-  auto store = std::make_unique<Store>(options);
+  options.limits.max_memory_pages = env_->config.limits.max_memory_pages;
+  options.limits.cpu_time_per_call = env_->config.limits.cpu_per_request;
+  return options;
+}
 
+// The rewind imports bound to this instance's CallState, and WASI with a fresh context when the
+// module imports it.
+Result<Imports> PoolInstance::make_imports(Store& store) {
+  const WorkerConfig& config = env_->config;
   Imports imports;
-  define_imports(*store, imports, state_);
-  if (env_->imports_wasi) {
-    wasi::WasiConfig wasi_config;
-    wasi_config.args = {config.name};
-    for (const auto& [key, value] : config.env) wasi_config.env.push_back(key + "=" + value);
-    auto line_sink = [this](std::shared_ptr<OutputBuffer> buffer, const char* level,
-                            const char* stream) {
-      return [this, buffer, level, stream](std::string_view bytes) {
-        for (char c : bytes) {
-          if (c == '\n') {
+  define_imports(store, imports, state_);
+  wasi_.reset();
+  if (!env_->imports_wasi) return imports;
+  wasi::WasiConfig wasi_config;
+  wasi_config.args = {config.name};
+  for (const auto& [key, value] : config.env) wasi_config.env.push_back(key + "=" + value);
+  auto line_sink = [this](std::shared_ptr<OutputBuffer> buffer, const char* level,
+                          const char* stream) {
+    return [this, buffer, level, stream](std::string_view bytes) {
+      for (char c : bytes) {
+        if (c == '\n') {
+          emit(level, stream, buffer->pending);
+          buffer->pending.clear();
+        } else {
+          buffer->pending.push_back(c);
+          if (buffer->pending.size() >= kMaxPendingLine) {
             emit(level, stream, buffer->pending);
             buffer->pending.clear();
-          } else {
-            buffer->pending.push_back(c);
-            if (buffer->pending.size() >= kMaxPendingLine) {
-              emit(level, stream, buffer->pending);
-              buffer->pending.clear();
-            }
           }
         }
-      };
+      }
     };
-    wasi_config.stdout_sink = line_sink(stdout_buffer_, "info", "stdout");
-    wasi_config.stderr_sink = line_sink(stderr_buffer_, "warn", "stderr");
-    if (config.limits.cpu_per_request.count() > 0)
-      wasi_config.max_sleep =
-          std::min<std::chrono::nanoseconds>(wasi_config.max_sleep, config.limits.cpu_per_request);
-    auto context = wasi::WasiContext::create(std::move(wasi_config));
-    if (!context) return context.error();
-    wasi_ = context.value();
-    wasi::define_imports(*store, imports, wasi_);
-  }
+  };
+  wasi_config.stdout_sink = line_sink(stdout_buffer_, "info", "stdout");
+  wasi_config.stderr_sink = line_sink(stderr_buffer_, "warn", "stderr");
+  // A guest sleeping in poll_oneoff uses no CPU: bound it by the request's CPU budget too.
+  if (config.limits.cpu_per_request.count() > 0)
+    wasi_config.max_sleep =
+        std::min<std::chrono::nanoseconds>(wasi_config.max_sleep, config.limits.cpu_per_request);
+  auto context = wasi::WasiContext::create(std::move(wasi_config));
+  if (!context) return context.error();
+  wasi_ = context.value();
+  wasi::define_imports(store, imports, wasi_);
+  return imports;
+}
 
-  auto instantiated = store->instantiate(env_->module, imports);
+Result<void> PoolInstance::initialise_from_module() {
+  drop_generation();
+  const WorkerConfig& config = env_->config;
+  auto store = std::make_unique<Store>(store_options());
+  auto imports = make_imports(*store);
+  if (!imports) return imports.error();
+  auto instantiated = store->instantiate(env_->module, imports.value());
   if (!instantiated) return instantiated.error();
   Instance* instance = instantiated.value();
 
@@ -154,43 +170,50 @@ Result<void> PoolInstance::build() {
     if (!r.ok()) return init_error(config.init_export + " failed: " + describe(r));
   }
 
+  // This instance's post-initialisation state is what every reset returns to; the first one
+  // also becomes the worker's snapshot for spawning the rest of the pool.
+  auto snapshot = Snapshot::capture(*instance);
+  if (!snapshot) return snapshot.error();
+  if (!env_->snapshot) env_->snapshot = snapshot.value();
+  auto lifecycle = Lifecycle::attach(*instance, snapshot.value());
+  if (!lifecycle) return lifecycle.error();
+
   store_ = std::move(store);
   instance_ = instance;
+  lifecycle_ = std::move(lifecycle.value());
   handle_ = *handle;
-  memory_ = instance->get_memory("memory");
   return {};
 }
 
-void PoolInstance::take_checkpoint() {
-  checkpoint_.valid = false;
-  if (!memory_) return;
-  size_t size = memory_->size_bytes();
-  checkpoint_.memory.resize(size);
-  std::memcpy(checkpoint_.memory.data(), memory_->data(), size);
-  checkpoint_.globals.clear();
-  for (uint32_t i = 0; i < instance_->global_count(); ++i) {
-    Global g = instance_->global(i);
-    if (g.type().is_mutable) checkpoint_.globals.emplace_back(g, g.get());
-  }
-  checkpoint_.valid = true;
+Result<void> PoolInstance::spawn_from_snapshot() {
+  drop_generation();
+  auto spawned = rw::spawn(
+      env_->snapshot, [this](Store& store) { return make_imports(store); }, store_options());
+  if (!spawned) return spawned.error();
+  SpawnedInstance& s = spawned.value();
+  store_ = std::move(s.store);
+  instance_ = s.instance;
+  lifecycle_ = std::move(s.lifecycle);
+  handle_ = *instance_->get_function(kHandleExport);
+  return {};
 }
 
 bool PoolInstance::rollback() {
-  if (!checkpoint_.valid || !instance_ || (wasi_ && wasi_->exit_code())) return false;
-  size_t saved = checkpoint_.memory.size();
-  size_t now = memory_->size_bytes();
-  if (now < saved) return false;  // memories only grow; cannot happen
-  std::memcpy(memory_->data(), checkpoint_.memory.data(), saved);
-  // Memory cannot shrink: pages grown by the failed call stay, zeroed as if freshly grown.
-  if (now > saved) std::memset(memory_->data() + saved, 0, now - saved);
-  for (auto& [global, value] : checkpoint_.globals) global.set(value, /*force=*/true);
-  store_->clear_terminated();
-  return true;
+  if (!lifecycle_ || (wasi_ && wasi_->exit_code())) return false;
+  return lifecycle_->rollback();
 }
 
 Result<void> PoolInstance::reset(const std::string& failure_json) {
   ++generation_;
-  if (auto built = build(); !built) return built;
+  if (!lifecycle_ || (wasi_ && wasi_->exit_code())) {
+    // The WASI context remembers an exit, and a failed earlier reset leaves no instance: start
+    // from a new store, from the snapshot when possible.
+    auto rebuilt = env_->snapshot && env_->snapshot->spawnable() ? spawn_from_snapshot()
+                                                                 : initialise_from_module();
+    if (!rebuilt) return rebuilt;
+  } else {
+    lifecycle_->reset();
+  }
   auto reinit = instance_->get_function(env_->config.reinit_export);
   if (env_->config.reinit_export.empty() || !reinit || reinit->type() != FuncType{}) return {};
   state_->begin(nullptr);
@@ -199,14 +222,15 @@ Result<void> PoolInstance::reset(const std::string& failure_json) {
   state_->failure_json.reset();
   flush_output();
   if (r.ok()) return {};
-  // A reinit that fails leaves no trustworthy state: start over without it.
+  // A reinit that fails leaves no trustworthy state: back to the snapshot, without it.
   emit("error", "log", env_->config.reinit_export + " failed after reset: " + describe(r));
-  return build();
+  lifecycle_->reset();
+  return {};
 }
 
 RunResult PoolInstance::run(const Request& request, bool checkpoint) {
   RunResult result;
-  if (!instance_) {
+  if (!instance_ || !lifecycle_) {
     result.outcome = Outcome::Abort;
     result.trap = TrapKind::HostAbort;
     result.message = "instance unavailable: its last reset failed";
@@ -215,12 +239,13 @@ RunResult PoolInstance::run(const Request& request, bool checkpoint) {
   }
   request_id_ = request.request_id;
   state_->begin(&request);
-  if (checkpoint) take_checkpoint();
+  if (checkpoint) lifecycle_->checkpoint();
   CallResult r = store_->call(handle_, {});
   flush_output();
   state_->request = nullptr;
 
   if (r.ok()) {
+    if (checkpoint) lifecycle_->commit();
     result.response = std::move(state_->response);
     request_id_.clear();
     return result;

@@ -1,13 +1,12 @@
 #pragma once
-// One pooled worker instance: a Store with the module instantiated and initialised, the ABI's
-// host functions bound to it, and the recovery mechanisms the pool's policy chooses from.
+// One pooled worker instance: a Store with the module in its post-initialisation state, the
+// ABI's host functions bound to it, and the recovery mechanisms the pool's policy chooses from.
 //
-// Recovery here is a stand-in until the lifecycle layer (src/wasm/lifecycle, snapshots with
-// dirty-page tracking) is available: reset builds a fresh Store and re-runs initialisation, and
-// rollback restores a full copy of memory and mutable globals taken at the start of the call.
-// Both give the states the recovery model promises; only their cost differs (proportional to
-// memory size rather than to the pages that changed). The pool only uses the interface below,
-// so swapping the mechanism does not touch the policy.
+// The mechanisms are the lifecycle layer's (include/rewind/lifecycle.h): the first instance of a
+// worker is initialised (_initialize, then the configured init export) and its Snapshot taken;
+// the others are spawned from that snapshot without running guest code. Reset returns an
+// instance to the snapshot (cost proportional to the pages that differ), rollback to its state at
+// the start of the call (cost proportional to the pages the call wrote).
 
 #include <chrono>
 #include <cstdint>
@@ -18,6 +17,7 @@
 #include <vector>
 
 #include "rewind/engine.h"
+#include "rewind/lifecycle.h"
 #include "rewind/runtime.h"
 #include "runtime/worker_pool/abi.h"
 
@@ -33,6 +33,8 @@ struct WorkerEnv {
   std::shared_ptr<const Module> module;
   bool imports_wasi = false;
   std::function<void(const LogRecord&)> log;
+  // Taken by the first instance after initialisation; the others are spawned from it.
+  std::shared_ptr<const Snapshot> snapshot;
 };
 
 // One request's outcome on an instance, before recovery.
@@ -50,36 +52,38 @@ struct RunResult {
 
 class PoolInstance {
  public:
-  // Instantiates, checks rewind_abi_version, runs _initialize and the configured init export.
-  static Result<std::unique_ptr<PoolInstance>> create(std::shared_ptr<const WorkerEnv> env,
-                                                      uint64_t id);
+  // Without env->snapshot: instantiates, checks rewind_abi_version, runs _initialize and the
+  // configured init export, and captures the snapshot into env. With it: spawns from it.
+  static Result<std::unique_ptr<PoolInstance>> create(std::shared_ptr<WorkerEnv> env, uint64_t id);
   ~PoolInstance();
 
   uint64_t id() const { return id_; }
   uint64_t generation() const { return generation_; }
-  bool available() const { return instance_ != nullptr; }
 
-  // Runs rewind_handle for `request`. With `checkpoint`, first saves what rollback() restores.
+  // Runs rewind_handle for `request`. With `checkpoint`, rollback() can undo the call.
   RunResult run(const Request& request, bool checkpoint);
 
   // Back to the state at the start of the last run (taken with checkpoint). False when there is
   // no checkpoint or the instance exited; the caller then resets.
   bool rollback();
-  // A fresh instance from the module (generation + 1); then the reinit export, if the guest has
-  // one, with `failure_json` available through rewind.failure_record.
+  // Back to the snapshot (generation + 1); then the reinit export, if the guest has one, with
+  // `failure_json` available through rewind.failure_record.
   Result<void> reset(const std::string& failure_json);
 
   // Consecutive failed requests, for the pool's escalation rule.
   uint32_t consecutive_failures = 0;
 
  private:
-  PoolInstance(std::shared_ptr<const WorkerEnv> env, uint64_t id);
-  Result<void> build();
+  PoolInstance(std::shared_ptr<WorkerEnv> env, uint64_t id);
+  Result<void> initialise_from_module();
+  Result<void> spawn_from_snapshot();
+  Result<Imports> make_imports(Store& store);
+  StoreOptions store_options() const;
+  void drop_generation();
   void emit(std::string_view level, std::string_view stream, std::string_view message);
   void flush_output();
-  void take_checkpoint();
 
-  std::shared_ptr<const WorkerEnv> env_;
+  std::shared_ptr<WorkerEnv> env_;
   uint64_t id_;
   uint64_t generation_ = 0;
   std::shared_ptr<CallState> state_;
@@ -89,18 +93,13 @@ class PoolInstance {
   struct OutputBuffer;
   std::shared_ptr<OutputBuffer> stdout_buffer_, stderr_buffer_;
 
-  // The current generation. The store owns the instance; the WASI context outlives both.
+  // The current store. The WASI context outlives the store's host functions; the lifecycle is
+  // destroyed before the store.
   std::shared_ptr<wasi::WasiContext> wasi_;
   std::unique_ptr<Store> store_;
   Instance* instance_ = nullptr;
+  std::unique_ptr<Lifecycle> lifecycle_;
   Function handle_;
-  std::optional<Memory> memory_;
-
-  struct Checkpoint {
-    bool valid = false;
-    std::vector<uint8_t> memory;
-    std::vector<std::pair<Global, Value>> globals;
-  } checkpoint_;
 };
 
 }  // namespace rw::runtime::detail

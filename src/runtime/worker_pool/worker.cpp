@@ -250,7 +250,7 @@ class PoolWorker final : public Worker {
   }
 
   WorkerConfig config_;
-  std::shared_ptr<const detail::WorkerEnv> env_;
+  std::shared_ptr<detail::WorkerEnv> env_;
   std::vector<std::unique_ptr<detail::PoolInstance>> instances_;
 
   std::mutex mutex_;
