@@ -35,8 +35,9 @@ struct Ctrl {
   std::vector<uint32_t> fixups;          // code words to patch with the end position
   std::vector<uint32_t> handler_fixups;  // handlers whose target is the end position
   uint32_t else_fixup = kNone;
-  uint32_t scratch = kNone;  // if: saved parameters; try: the caught exception
+  uint32_t scratch = kNone;  // if: saved parameters
   uint32_t scratch_count = 0;
+  uint32_t exn_local = kNone;  // try: the hidden local holding the caught exception
   uint32_t try_begin = 0, body_end = kNone;
   std::vector<PendingCatch> catches;  // try_table
   uint32_t label_arity() const { return kind == CtrlKind::Loop ? n_params : n_results; }
@@ -114,6 +115,37 @@ struct CondJump {
   uint32_t a = 0, b = 0;
   bool has_b = false;
 };
+
+// The deepest nesting of legacy `try` blocks in a function body (an upper bound: unreachable
+// code counts too). Malformed bodies are reported by the translation itself.
+uint32_t max_legacy_try_depth(std::span<const uint8_t> bytes, size_t base_offset) {
+  if (std::find(bytes.begin(), bytes.end(), uint8_t{0x06}) == bytes.end()) return 0;  // no `try`
+  std::vector<bool> open_is_try;
+  uint32_t depth = 0, max_depth = 0;
+  wasm::InstrReader reader(bytes, base_offset);
+  wasm::Instr in;
+  while (reader.next(in)) {
+    switch (in.op) {
+      case Opcode::Block:
+      case Opcode::Loop:
+      case Opcode::If:
+      case Opcode::TryTable: open_is_try.push_back(false); break;
+      case Opcode::Try:
+        open_is_try.push_back(true);
+        max_depth = std::max(max_depth, ++depth);
+        break;
+      case Opcode::End:
+      case Opcode::Delegate:
+        if (!open_is_try.empty()) {
+          if (open_is_try.back()) --depth;
+          open_is_try.pop_back();
+        }
+        break;
+      default: break;
+    }
+  }
+  return max_depth;
+}
 
 class Compiler {
  public:
@@ -416,6 +448,8 @@ class Compiler {
   const int32_t* dispatch_ = dispatch_offsets();
   uint32_t cur_offset_ = 0;
   uint32_t skip_depth_ = 0;
+  uint32_t exn_locals_base_ = 0;  // first hidden local for caught exceptions
+  uint32_t open_tries_ = 0;       // legacy try blocks open at the current position
   bool broken_ = false;
   bool done_ = false;
 };
@@ -425,7 +459,18 @@ bool Compiler::run(std::string& error) {
   const FuncType& type = m_.types[m_.functions[defined_index_]];
   out_.num_params = static_cast<uint32_t>(type.params.size());
   out_.num_results = num_results_ = static_cast<uint32_t>(type.results.size());
-  L_ = out_.num_params + body.local_count;
+  if (body.code_end > m_.bytes.size() || body.code_begin > body.code_end) {
+    error = "function body out of range";
+    return false;
+  }
+  std::span<const uint8_t> bytes(m_.bytes.data() + body.code_begin,
+                                 body.code_end - body.code_begin);
+  // A legacy catch keeps the caught exception for `rethrow` in a hidden local after the declared
+  // ones, one per try nesting level. Not in a slot above the operand stack: a callee's frame
+  // starts at its arguments and overwrites whatever lies above them, and a call inside the catch
+  // body (clang calls __cxa_end_catch before rethrowing) would clobber the exception.
+  exn_locals_base_ = out_.num_params + body.local_count;
+  L_ = exn_locals_base_ + max_legacy_try_depth(bytes, body.code_begin);
   out_.num_locals = L_;
 
   Ctrl func;
@@ -433,12 +478,6 @@ bool Compiler::run(std::string& error) {
   func.n_results = num_results_;
   ctrls_.push_back(func);
 
-  if (body.code_end > m_.bytes.size() || body.code_begin > body.code_end) {
-    error = "function body out of range";
-    return false;
-  }
-  std::span<const uint8_t> bytes(m_.bytes.data() + body.code_begin,
-                                 body.code_end - body.code_begin);
   wasm::InstrReader reader(bytes, body.code_begin);
   wasm::Instr in;
   while (!done_ && reader.next(in)) {
@@ -458,8 +497,6 @@ bool Compiler::run(std::string& error) {
   }
   uint32_t scratch_base = L_ + max_height_;
   for (uint32_t p : scratch_refs_) out_.code[p] += scratch_base;
-  for (Handler& h : out_.handlers)
-    if (h.exn_slot != kNone) h.exn_slot += scratch_base;
   out_.frame_slots = scratch_base + scratch_max_;
   return true;
 }
@@ -490,6 +527,7 @@ void Compiler::end_block() {
   for (uint32_t h : c.handler_fixups) out_.handlers[h].target = end_pos;
   if (c.else_fixup != kNone) out_.code[c.else_fixup] = end_pos;
   scratch_top_ -= c.scratch_count;
+  if (c.exn_local != kNone) --open_tries_;
   ctrls_.pop_back();
 }
 
@@ -563,8 +601,7 @@ bool Compiler::handle(const wasm::Instr& in) {
         word(0);
       } else {
         c.kind = CtrlKind::Try;
-        c.scratch = alloc_scratch(1);
-        c.scratch_count = 1;
+        c.exn_local = exn_locals_base_ + open_tries_++;
         bind_here();
         c.try_begin = pos();
       }
@@ -651,7 +688,7 @@ bool Compiler::handle(const wasm::Instr& in) {
       h.tag = in.index;
       h.target = pos();
       h.dst = L_ + c.base;
-      h.exn_slot = c.scratch;  // scratch index, rebased in run()
+      h.exn_slot = c.exn_local;
       out_.handlers.push_back(h);
       set_height(c.base);
       if (op == Opcode::Catch) {
@@ -848,7 +885,7 @@ bool Compiler::handle(const wasm::Instr& in) {
       Ctrl& c = ctrl_at_label(in.index);
       if (c.kind != CtrlKind::Catch) return false;
       begin(op_id(IOp::ThrowRefOp));
-      scratch_word(c.scratch);
+      word(c.exn_local);
       set_unreachable();
       return true;
     }

@@ -527,8 +527,11 @@ L_ThrowRefOp : {
 }
 
 throw_exn : {
-  // Search the handler tables up the frame stack; frames without a handler are unwound.
-  out.backtrace.clear();
+  // Search the handler tables up the frame stack; frames without a handler are unwound. A
+  // rethrown exception continues the backtrace it had when it was caught, within the bound one
+  // unwinding could reach (an exnref rethrown in a loop must not grow it without end).
+  out.backtrace = std::move(exn->unwound);
+  if (out.backtrace.size() >= limits.max_call_depth) out.backtrace.clear();
   for (;;) {
     Frame& f = frames.back();
     CompiledFunc* c = f.code;
@@ -555,6 +558,7 @@ throw_exn : {
       pc = code_base + h.target;
       inst = f.func->instance;
       RELOAD_MEM();
+      exn->unwound = std::move(out.backtrace);
       out.backtrace.clear();
       NEXT();
     }

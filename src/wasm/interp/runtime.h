@@ -22,6 +22,7 @@ namespace rw::internal {
 struct CompiledFunc;
 struct InstanceImpl;
 struct StoreImpl;
+struct RawBacktraceFrame;
 
 // Store-wide canonical id of a function type, so signature checks are one integer compare.
 using TypeId = uint32_t;
@@ -129,6 +130,10 @@ struct ExnObject {
   std::vector<uint64_t> payload;
   std::exception_ptr host_error;  // set when tag is the store's host-error tag
   std::string message;
+  // Frames already unwound before a handler caught it, innermost first. A rethrow (legacy
+  // `rethrow`, `throw_ref`) continues this backtrace, so a panic reports where it was thrown,
+  // not where a cleanup last rethrew it.
+  std::vector<RawBacktraceFrame> unwound;
 };
 
 // Per-module compiled state, shared by all instances of the module in all stores.
