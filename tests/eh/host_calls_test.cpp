@@ -214,6 +214,7 @@ TEST_P(HostCalls, NestedPanicPropagatesThroughTheHostToTheOuterGuestCatch) {
   EXPECT_EQ(inner_message, "inner panic");
   EXPECT_EQ(counts(), (Counts{0, 0, 1, 1}));
   EXPECT_FALSE(g_.store->terminated());
+  call_inner = forward;
   EXPECT_EQ(g_.call_i32("nested_outer", {i32(0), i32(1)}), 3);  // still live
 }
 
