@@ -102,7 +102,6 @@ struct StorageStats {
 class Storage;
 namespace detail {
 struct StorageImpl;
-struct ReadConnection;
 }  // namespace detail
 
 // One call's view of one object's storage. Reads see the committed state plus this call's own
@@ -138,7 +137,6 @@ class Transaction {
   friend class Storage;
   Transaction(std::shared_ptr<detail::StorageImpl> storage, Bytes object_id);
   void check_open() const;
-  detail::ReadConnection& reader();
   void release();
 
   std::shared_ptr<detail::StorageImpl> storage_;
@@ -148,7 +146,6 @@ class Transaction {
   // SQLite's BLOB order, so merging with the committed rows is a plain ordered merge.
   std::map<Bytes, std::optional<Bytes>> writes_;
   size_t pending_bytes_ = 0;
-  detail::ReadConnection* reader_ = nullptr;  // borrowed from the storage's pool while open
 };
 
 // The storage of one namespace.

@@ -72,9 +72,9 @@ struct StorageImpl {
     return r;
   }
 
-  void release_reader(ReadConnection* r) {
+  void release_reader(std::unique_ptr<ReadConnection> r) {
     std::lock_guard lock(readers_mutex);
-    idle_readers.emplace_back(r);
+    idle_readers.push_back(std::move(r));
   }
 
   // Applies one call's writes inside the open SQLite transaction, in a savepoint of its own so
@@ -166,6 +166,23 @@ struct StorageImpl {
   }
 };
 
+// A read connection borrowed for one read. Reads are short and a call's guest code runs
+// between them, so the pool holds about as many connections as reads run at once, not as many
+// as calls are open.
+class ReaderLease {
+ public:
+  explicit ReaderLease(StorageImpl& storage)
+      : storage_(storage), reader_(storage.acquire_reader()) {}
+  ~ReaderLease() { storage_.release_reader(std::move(reader_)); }
+  ReaderLease(const ReaderLease&) = delete;
+  ReaderLease& operator=(const ReaderLease&) = delete;
+  ReadConnection* operator->() const { return reader_.get(); }
+
+ private:
+  StorageImpl& storage_;
+  std::unique_ptr<ReadConnection> reader_;
+};
+
 }  // namespace detail
 
 namespace {
@@ -205,8 +222,7 @@ Transaction::Transaction(Transaction&& other) noexcept
       object_id_(std::move(other.object_id_)),
       open_(std::exchange(other.open_, false)),
       writes_(std::move(other.writes_)),
-      pending_bytes_(std::exchange(other.pending_bytes_, 0)),
-      reader_(std::exchange(other.reader_, nullptr)) {}
+      pending_bytes_(std::exchange(other.pending_bytes_, 0)) {}
 
 Transaction& Transaction::operator=(Transaction&& other) noexcept {
   if (this != &other) {
@@ -216,7 +232,6 @@ Transaction& Transaction::operator=(Transaction&& other) noexcept {
     open_ = std::exchange(other.open_, false);
     writes_ = std::move(other.writes_);
     pending_bytes_ = std::exchange(other.pending_bytes_, 0);
-    reader_ = std::exchange(other.reader_, nullptr);
   }
   return *this;
 }
@@ -229,13 +244,7 @@ void Transaction::check_open() const {
                        "the transaction was already committed or rolled back");
 }
 
-detail::ReadConnection& Transaction::reader() {
-  if (!reader_) reader_ = storage_->acquire_reader().release();
-  return *reader_;
-}
-
 void Transaction::release() {
-  if (reader_) storage_->release_reader(std::exchange(reader_, nullptr));
   writes_.clear();
   pending_bytes_ = 0;
   open_ = false;
@@ -247,7 +256,8 @@ std::optional<Bytes> Transaction::get(std::string_view key) {
   if (key.size() > limits.max_key_bytes)
     too_large(StorageError::Kind::KeyTooLarge, "key", key.size(), limits.max_key_bytes);
   if (auto it = writes_.find(Bytes(key)); it != writes_.end()) return it->second;
-  detail::Statement& s = reader().get;
+  detail::ReaderLease reader(*storage_);
+  detail::Statement& s = reader->get;
   detail::StatementReset reset(s);
   s.bind_blob(1, object_id_);
   s.bind_blob(2, key);
@@ -318,8 +328,8 @@ std::vector<Entry> Transaction::list(const ListOptions& options) {
   std::vector<Entry> out;
   if (upper && lower >= *upper) return out;
 
-  detail::ReadConnection& r = reader();
-  detail::Statement& s = upper ? r.list_bounded : r.list_open;
+  detail::ReaderLease reader(*storage_);
+  detail::Statement& s = upper ? reader->list_bounded : reader->list_open;
   detail::StatementReset reset(s);
   s.bind_blob(1, object_id_);
   s.bind_blob(2, lower);
@@ -352,8 +362,6 @@ std::vector<Entry> Transaction::list(const ListOptions& options) {
 Result<void> Transaction::commit() {
   if (!open_)
     return Error{Error::Kind::Other, "the transaction was already committed or rolled back"};
-  // The reader goes back to the pool first: a call's reads are done once it commits.
-  if (reader_) storage_->release_reader(std::exchange(reader_, nullptr));
   if (writes_.empty()) {
     // Nothing to make durable. Everything this call read was committed, and with Sync::Full a
     // batch becomes visible only after its fsync, so a read-only call never depends on data
@@ -411,7 +419,7 @@ Result<std::shared_ptr<Storage>> Storage::open(StorageOptions options) {
     impl->del = w.prepare("DELETE FROM kv WHERE object = ?1 AND key = ?2");
     impl->erase = w.prepare("DELETE FROM kv WHERE object = ?1");
     // A first reader now, so that an unreadable database fails here rather than in a call.
-    impl->release_reader(impl->acquire_reader().release());
+    impl->release_reader(impl->acquire_reader());
   } catch (const StorageError& e) {
     return Error{Error::Kind::Other, e.what()};
   }
