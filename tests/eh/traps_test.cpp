@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cmath>
 #include <functional>
 
 #include "guest_fixture.h"
@@ -62,6 +63,9 @@ INSTANTIATE_TEST_SUITE_P(
                       TrapCase{"store", {i32(kOutOfBounds), i32(1)}, TrapKind::MemoryOutOfBounds},
                       TrapCase{"call_null", {i32(1)}, TrapKind::IndirectCallNull},
                       TrapCase{"call_wrong_signature", {i32(1)}, TrapKind::IndirectCallSignature},
+                      TrapCase{"call_past_table", {i32(1)}, TrapKind::TableOutOfBounds},
+                      TrapCase{"convert", {Value::make_f64(NAN)}, TrapKind::InvalidConversion},
+                      TrapCase{"convert", {Value::make_f64(1e10)}, TrapKind::IntegerOverflow},
                       TrapCase{"recurse", {i32(100'000'000)}, TrapKind::StackOverflow}),
     [](const ::testing::TestParamInfo<TrapCase>& info) {
       return std::string(info.param.name) + "_" + std::to_string(info.index);
@@ -72,6 +76,8 @@ TEST(Traps, NonTrappingCallsOfTheSameExports) {
   REQUIRE_GUEST(g, kTraps);
   EXPECT_EQ(g.call_i32("divide", {i32(-9), i32(2)}), -4);
   EXPECT_EQ(g.call_i32("call_null", {i32(-4)}), -8);
+  EXPECT_EQ(g.call_i32("call_past_table", {i32(-4)}), -8);
+  EXPECT_EQ(g.call_i32("convert", {Value::make_f64(-7.9)}), -7);
   EXPECT_EQ(g.call_i32("recurse", {i32(1000)}), 1000);
   EXPECT_TRUE(g.call("store", {i32(1024), i32(77)}).ok());
   EXPECT_EQ(g.call_i32("load", {i32(1024)}), 77);

@@ -64,3 +64,15 @@ REWIND_EXPORT("grow_then_trap") int grow_then_trap(int pages) {
   if (old < 0) __builtin_trap();
   return old;
 }
+
+/* The trapping float-to-int conversion (C casts use the saturating one, which never traps):
+ * NaN -> invalid_conversion, out of range (e.g. 1e10) -> integer_overflow. */
+REWIND_EXPORT("convert") int convert(double x) { return __builtin_wasm_trunc_s_i32_f64(x); }
+
+/* Calls through a function pointer whose table index is past the end of the table:
+ * table_out_of_bounds ("undefined element"). x < 0 calls twice(x) normally. */
+REWIND_EXPORT("call_past_table") int call_past_table(int x) {
+  unary_fn f = function_slot;
+  if (x >= 0) f = (unary_fn)(__UINTPTR_TYPE__)0x7fffffff;
+  return f(x);
+}
