@@ -63,7 +63,7 @@ struct LifecycleOptions {
   // Reset restores runs of at least this many contiguous dirty 4 KiB pages by dropping them
   // (madvise, so they fault back from the image and their memory is returned to the system);
   // shorter runs are copied back from the image. See docs/lifecycle.md for the measurements.
-  uint32_t drop_run_pages = 64;
+  uint32_t drop_run_pages = 1024;
 };
 
 // Counters, mostly for tests and benchmarks.

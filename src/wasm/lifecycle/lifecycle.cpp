@@ -116,10 +116,10 @@ struct MemoryTracker {
   size_t stamps_bytes = 0;
   std::vector<uint32_t> dirty;  // pages with a non-zero stamp, each once
 
-  bool checkpoint_active = false;
-  uint64_t checkpoint_size = 0;      // bytes
-  std::vector<uint32_t> undo_pages;  // pre-images saved since the checkpoint, in order
-  std::vector<uint8_t> undo_bytes;   // kTrackPage bytes per entry of undo_pages
+  const bool* checkpoint_active = nullptr;  // the owning Lifecycle's flag (commit is one store)
+  uint64_t checkpoint_size = 0;             // bytes
+  std::vector<uint32_t> undo_pages;         // pre-images saved since the checkpoint, in order
+  std::vector<uint8_t> undo_bytes;          // kTrackPage bytes per entry of undo_pages
 
   ~MemoryTracker() {
     if (stamps) munmap(stamps, stamps_bytes);
@@ -144,7 +144,8 @@ struct MemoryTracker {
       if (stamp == epoch) continue;
       if (stamp == 0) t->dirty.push_back(static_cast<uint32_t>(p));
       // Pages beyond the size at checkpoint were grown by this call: rollback discards them.
-      if (t->checkpoint_active && p < checkpoint_pages) t->save_pre_image(static_cast<uint32_t>(p));
+      if (*t->checkpoint_active && p < checkpoint_pages)
+        t->save_pre_image(static_cast<uint32_t>(p));
       stamp = epoch;
     }
   }
@@ -208,13 +209,11 @@ struct MemoryTracker {
     const uint64_t image_size = image ? image->size : 0;
     if (mem->size > image_size) discard_grown(image_size, mem->size);
     set_size(image_size);
-    checkpoint_active = false;
     undo_pages.clear();
   }
 
   void checkpoint() {
     next_epoch();
-    checkpoint_active = true;
     checkpoint_size = mem->size;
     undo_pages.clear();
   }
@@ -227,7 +226,6 @@ struct MemoryTracker {
       discard_grown(checkpoint_size, mem->size);
       set_size(checkpoint_size);
     }
-    checkpoint_active = false;
     undo_pages.clear();
   }
 };
@@ -459,6 +457,7 @@ Result<std::unique_ptr<Lifecycle>> Lifecycle::attach(Instance& instance,
     auto tracker = std::make_unique<MemoryTracker>();
     tracker->mem = mem;
     tracker->image = &image;
+    tracker->checkpoint_active = &impl->checkpoint_active;
     const uint64_t track_pages = std::max<uint64_t>(mem->reserved >> kTrackPageShift, 1);
     tracker->stamps_bytes = (track_pages * sizeof(uint32_t) + 4095) & ~uint64_t{4095};
     void* stamps = mmap(nullptr, tracker->stamps_bytes, PROT_READ | PROT_WRITE,
@@ -546,8 +545,7 @@ void Lifecycle::checkpoint() {
 
 void Lifecycle::commit() {
   LifecycleImpl& L = *impl_;
-  for (auto& t : L.memories) t->checkpoint_active = false;
-  L.checkpoint_active = false;
+  L.checkpoint_active = false;  // trackers read this flag: nothing else to do
 }
 
 bool Lifecycle::rollback() {
@@ -597,7 +595,7 @@ LifecycleStats Lifecycle::stats() const {
   LifecycleStats s = impl_->stats;
   for (const auto& t : impl_->memories) {
     s.dirty_pages += t->dirty.size();
-    s.checkpoint_pages += t->checkpoint_active ? t->undo_pages.size() : 0;
+    s.checkpoint_pages += impl_->checkpoint_active ? t->undo_pages.size() : 0;
   }
   return s;
 }
