@@ -183,7 +183,7 @@ runtime::WorkerConfig parse_worker(const toml::table& table, size_t index,
 
 RouteConfig parse_route(const toml::table& table, size_t index) {
   TableReader r(table, "[[route]] #" + std::to_string(index + 1) + " ");
-  r.allow({"path", "host", "worker"});
+  r.allow({"path", "host", "worker", "strip_prefix"});
   RouteConfig route;
   auto path = r.string("path");
   auto host = r.string("host");
@@ -200,6 +200,10 @@ RouteConfig parse_route(const toml::table& table, size_t index) {
     route.host = *host;
   }
   route.worker = *worker;
+  if (const toml::node* strip = table.get("strip_prefix")) {
+    if (!strip->is_boolean()) r.fail(*strip, "strip_prefix", "expected true or false");
+    route.strip_prefix = *strip->value<bool>();
+  }
   return route;
 }
 

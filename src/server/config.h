@@ -30,6 +30,7 @@ struct RouteConfig {
   std::string path_prefix = "/";
   std::string host;  // empty: any host
   std::string worker;
+  bool strip_prefix = false;  // the worker sees "/chaos/panic" as "/panic"
 };
 
 struct ServerConfig {

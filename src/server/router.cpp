@@ -37,6 +37,7 @@ Router::Router(const std::vector<RouteConfig>& routes,
     e.prefix = route.path_prefix.empty() ? "/" : route.path_prefix;
     while (e.prefix.size() > 1 && e.prefix.back() == '/') e.prefix.pop_back();
     e.host = host_without_port(route.host);
+    e.strip = route.strip_prefix && e.prefix != "/";
     auto it = std::find(worker_names.begin(), worker_names.end(), route.worker);
     if (it == worker_names.end()) continue;  // validate_config reports these
     e.worker = static_cast<int>(it - worker_names.begin());
@@ -53,7 +54,7 @@ Router::Router(const std::vector<RouteConfig>& routes,
   });
 }
 
-int Router::match(std::string_view host_header, std::string_view target) const {
+Router::Match Router::route(std::string_view host_header, std::string_view target) const {
   std::string_view path = target.substr(0, target.find_first_of("?#"));
   std::string host;
   bool host_computed = false;
@@ -66,9 +67,9 @@ int Router::match(std::string_view host_header, std::string_view target) const {
       }
       if (host != e.host) continue;
     }
-    return e.worker;
+    return Match{e.worker, e.strip ? e.prefix.size() : 0};
   }
-  return -1;
+  return Match{};
 }
 
 }  // namespace rw::server

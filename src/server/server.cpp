@@ -13,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
+#include <future>
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -159,6 +160,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // The body limit depends on the route, known only once the header is in (see on_header).
     parser_->body_limit(std::numeric_limits<uint64_t>::max());
     worker_ = -1;
+    strip_length_ = 0;
     request_id_.clear();
     idle_ = buffer_.size() == 0;
     stream_.expires_after(server_.config.idle_timeout);
@@ -194,7 +196,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     uint64_t limit = kAdminBodyLimit;
     if (!admin_) {
-      worker_ = server_.router.match(req[http::field::host], req.target());
+      auto match = server_.router.route(req[http::field::host], req.target());
+      worker_ = match.worker;
+      strip_length_ = match.strip_length;
       if (worker_ < 0) return reject(404, "no route for this host and path", !parser_->is_done());
       limit = server_.workers[static_cast<size_t>(worker_)]->config().limits.max_request_body_bytes;
     }
@@ -235,7 +239,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
     runtime::Request request;
     request.method = method_;
-    request.target = target_;
+    request.target = target_.substr(strip_length_);
+    // "/chaos" with the prefix "/chaos" stripped is "/", and "/chaos?x" is "/?x".
+    if (request.target.empty() || request.target[0] != '/') request.target.insert(0, 1, '/');
     request.headers.reserve(std::distance(req.begin(), req.end()));
     for (const auto& field : req)
       request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
@@ -406,6 +412,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool idle_ = false;
   bool keep_alive_ = false;
   int worker_ = -1;
+  size_t strip_length_ = 0;
   std::string request_id_, method_, target_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::vector<char> discard_;
@@ -538,11 +545,16 @@ void Server::stop() {
   s.stopping.store(true);
   if (!s.started.load()) return;
 
+  // Closed on their own strands (acceptors are not thread-safe), and waited for, so that
+  // nothing listens any more once the sessions are being drained.
   auto close_acceptor = [](tcp::acceptor& acc) {
-    net::dispatch(acc.get_executor(), [&acc] {
+    std::promise<void> closed;
+    net::dispatch(acc.get_executor(), [&acc, &closed] {
       beast::error_code ec;
       acc.close(ec);
+      closed.set_value();
     });
+    closed.get_future().wait();
   };
   close_acceptor(s.acceptor);
   if (s.config.admin_enabled) close_acceptor(s.admin_acceptor);

@@ -183,6 +183,27 @@ TEST(Config, ErrorsStartWithTheSourceAndLine) {
   EXPECT_EQ(syntax.rfind("rewind.toml: line 1: ", 0), 0u) << syntax;
 }
 
+TEST(Config, StripPrefix) {
+  auto r = parse(
+      "[[worker]]\nname = \"w\"\nmodule = \"w.wasm\"\n[[route]]\npath = \"/w\"\nworker = "
+      "\"w\"\nstrip_prefix = true\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->routes[0].strip_prefix);
+  EXPECT_NE(error_of("[[worker]]\nname = \"w\"\nmodule = \"w.wasm\"\n[[route]]\npath = "
+                     "\"/w\"\nworker = \"w\"\nstrip_prefix = 1\n")
+                .find("key 'strip_prefix': expected true or false"),
+            std::string::npos);
+}
+
+TEST(Config, TheShippedExampleParses) {
+  auto r = load_config(std::string(REWIND_SOURCE_DIR) + "/examples/rewind.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->workers.size(), 4u);
+  EXPECT_EQ(r->routes.size(), 4u);
+  EXPECT_TRUE(r->routes[0].strip_prefix);
+  EXPECT_EQ(r->workers[2].env.at("CHAOS_MODE"), "demo");
+}
+
 TEST(Config, MissingFile) {
   auto r = load_config("/nonexistent/rewind.toml");
   ASSERT_FALSE(r.ok());

@@ -38,5 +38,17 @@ TEST(Router, NoMatch) {
   EXPECT_EQ(r.match("[::1]:80", "/z"), -1);
 }
 
+TEST(Router, StripPrefixSaysHowMuchToRemove) {
+  RouteConfig strip{"/chaos/", "", "w"};
+  strip.strip_prefix = true;
+  RouteConfig root{"/", "", "w"};
+  root.strip_prefix = true;
+  Router r({strip, root}, {"w"});
+  EXPECT_EQ(r.route("h", "/chaos/panic").strip_length, 6u);
+  EXPECT_EQ(r.route("h", "/chaos").strip_length, 6u);
+  EXPECT_EQ(r.route("h", "/other").strip_length, 0u);  // stripping "/" changes nothing
+  EXPECT_EQ(r.route("h", "/other").worker, 0);
+}
+
 }  // namespace
 }  // namespace rw::server

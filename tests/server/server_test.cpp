@@ -50,7 +50,10 @@ class ServerTest : public ::testing::Test {
     config.workers.resize(2);
     config.workers[0].name = "main";
     config.workers[1].name = "api";
-    config.routes = {{"/main", "", "main"}, {"/api", "", "api"}, {"/", "vhost.example", "main"}};
+    config.routes = {{"/main", "", "main"},
+                     {"/api", "", "api"},
+                     {"/", "vhost.example", "main"},
+                     {"/stripped", "", "main", true}};
     auto server = Server::create(config, {main_, api_});
     ASSERT_TRUE(server.ok()) << server.error().message;
     server_ = std::move(server.value());
@@ -82,6 +85,12 @@ TEST_F(ServerTest, RoutesByPathAndHost) {
   auto c = http_get(port_, "/elsewhere", {{"Host", "VHost.example:8080"}});
   EXPECT_EQ(c.status, 200);
   EXPECT_EQ(c.body, "main GET /elsewhere ");
+}
+
+TEST_F(ServerTest, StripPrefixRoutesHideThePrefix) {
+  EXPECT_EQ(http_get(port_, "/stripped/x?y=1").body, "main GET /x?y=1 ");
+  EXPECT_EQ(http_get(port_, "/stripped").body, "main GET / ");
+  EXPECT_EQ(http_get(port_, "/stripped?q").body, "main GET /?q ");
 }
 
 TEST_F(ServerTest, UnknownRouteIs404AndNeverReachesAWorker) {
