@@ -42,13 +42,6 @@ class Chaos : public ::testing::TestWithParam<std::string> {};
 TEST_P(Chaos, EveryEndpointFailsAsExpectedAndTheNextRequestSucceeds) {
   std::string path = example(GetParam());
   REQUIRE_MODULE(path);
-  // The interpreter keeps a legacy `catch_all`'s caught exception in a frame slot above the
-  // operand stack, where a call made inside the handler (a C++ cleanup calling a destructor)
-  // places its own frame: the following `rethrow` then finds a clobbered slot (null_reference
-  // or a host crash). Run the legacy build only when asked, until the engine is fixed.
-  if (GetParam() == "chaos.legacy" && !getenv("REWIND_TEST_LEGACY_EH"))
-    GTEST_SKIP() << "legacy EH rethrow after a call in catch_all is broken in the interpreter; "
-                    "set REWIND_TEST_LEGACY_EH=1 to run";
   for (AbortMode mode : {AbortMode::Reset, AbortMode::Rollback}) {
     WorkerConfig c = config_for(path);
     c.on_abort = mode;

@@ -195,6 +195,11 @@ TEST(AbiLoad, ModulesThatAreNotWorkersAreRejectedClearly) {
            (func (export "rewind_handle"))
            (func (export "rewind_abi_version") (result i32) (i32.const 1))))",
        "worker imports rewind.teleport, which guest ABI version 1 does not define"},
+      {R"((module (import "rewind" "storage_get" (func (param i32 i32 i32 i32) (result i32)))
+           (memory (export "memory") 1) (func (export "rewind_handle"))
+           (func (export "rewind_abi_version") (result i32) (i32.const 1))))",
+       "worker imports rewind.storage_get: storage functions are available to durable objects "
+       "only"},
       {R"((module (import "rewind" "log" (func (param i32))) (memory (export "memory") 1)
            (func (export "rewind_handle"))
            (func (export "rewind_abi_version") (result i32) (i32.const 1))))",

@@ -1,7 +1,7 @@
 /* rewind guest SDK, C interface.
  *
- * This is the start of the SDK: for now it only holds what guests that use exceptions need.
- * The full guest ABI (requests, storage, ...) will be added here later.
+ * Export/import attributes and panics. The worker ABI (requests, responses, logging) is in
+ * <rewind/worker.h> (C) and <rewind/worker.hpp> (C++), which include this header.
  *
  * Build guests with sdk/rewind-cc (or rewind_add_guest in CMake), which links the matching
  * exception runtime. */

@@ -1,5 +1,5 @@
-// rewind guest SDK, C++ interface. The start of the SDK: only what guests that use exceptions
-// need for now; the full guest ABI comes later. Everything in guest.h is available too.
+// rewind guest SDK, C++ interface: panics. The worker ABI is in <rewind/worker.hpp>. Everything
+// in guest.h is available too.
 #pragma once
 
 #include <rewind/guest.h>

@@ -303,6 +303,9 @@ Result<void> check_module(const Module& module) {
   for (const ImportDesc& imp : module.imports()) {
     if (imp.module == kAbiModule) {
       const FunctionSpec* spec = find_function(imp.name);
+      if (!spec && imp.name.starts_with("storage_"))
+        return fail("worker imports rewind." + imp.name +
+                    ": storage functions are available to durable objects only");
       if (!spec || imp.kind != ExternKind::Func)
         return fail("worker imports rewind." + imp.name + ", which guest ABI version " +
                     std::to_string(kAbiVersion) + " does not define");
