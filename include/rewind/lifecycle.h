@@ -96,11 +96,12 @@ class Lifecycle {
   void commit();
   // Returns memories (contents and size: a memory.grow is undone), globals, tables and segment
   // drops to their state at checkpoint(), and clears the store's terminated flag. False (and
-  // nothing changes) when there is no checkpoint.
+  // nothing changes) when there is no checkpoint, or when called while a call into the store is
+  // running (from a host function).
   bool rollback();
   // Returns everything to the snapshot's state and clears the store's terminated flag. Also
-  // discards any checkpoint.
-  void reset();
+  // discards any checkpoint. False (and nothing changes) while a call into the store is running.
+  bool reset();
 
   bool in_checkpoint() const;
   LifecycleStats stats() const;
@@ -112,6 +113,11 @@ class Lifecycle {
  private:
   std::unique_ptr<internal::LifecycleImpl> impl_;
 };
+
+// Host code that writes guest memory through Memory::data() (rather than Memory::write, which is
+// tracked) must report the range here first, or an attached Lifecycle cannot undo or reset those
+// bytes. Out-of-range reports are ignored; without a Lifecycle this does nothing.
+void note_memory_write(Memory memory, uint64_t address, uint64_t size);
 
 // A new Store and instance in a snapshot's state, without running any guest code (no start
 // function, no _initialize): the cheap way to scale out a pool.

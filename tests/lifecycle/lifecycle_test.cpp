@@ -303,6 +303,22 @@ TEST(Rollback, HostWritesThroughMemoryHandleAreTracked) {
   EXPECT_EQ(fx.i32("peek", {I32(60000)}), 0);
 }
 
+TEST(Rollback, RawHostWritesCountOnceReported) {
+  Fixture fx;
+  Memory m = fx.mem();
+  fx.life->checkpoint();
+  note_memory_write(m, 70000, 8);
+  std::memset(m.data() + 70000, 0x11, 8);
+  note_memory_write(m, m.size_bytes() - 4, 8);  // out of range: ignored
+  note_memory_write(Memory(), 0, 8);            // no memory: ignored
+  ASSERT_TRUE(fx.life->rollback());
+  EXPECT_EQ(fx.i32("peek", {I32(70000)}), 0);
+  note_memory_write(m, 90000, 4);
+  std::memset(m.data() + 90000, 0x22, 4);
+  fx.life->reset();
+  EXPECT_EQ(fx.i32("peek", {I32(90000)}), 0);
+}
+
 // Random writes, fills, copies and grows from both guest and host, in calls that are committed
 // or rolled back (and now and then a reset): memory must always equal the model byte for byte.
 TEST(Rollback, PropertyRandomWritesGrowAndAbort) {
@@ -473,6 +489,37 @@ TEST(Lifecycle, AttachRefusals) {
   ASSERT_FALSE(wrong.ok());
   EXPECT_NE(wrong.error().message.find("module"), std::string::npos);
   EXPECT_FALSE(Lifecycle::attach(*inst, nullptr).ok());
+}
+
+TEST(Lifecycle, RefusedFromInsideARunningCall) {
+  auto module = Module::from_text(R"(
+(module (import "env" "cb" (func $cb)) (memory (export "mem") 1)
+  (func (export "f") (i32.store (i32.const 0) (i32.const 9)) (call $cb)))
+)");
+  ASSERT_TRUE(module.ok());
+  Store store;
+  Lifecycle* life = nullptr;
+  bool rollback_result = true, reset_result = true;
+  Imports imports;
+  imports.define("env", "cb",
+                 Extern::of(store.create_host_function(
+                     FuncType{}, [&](HostContext&, std::span<const Value>, std::span<Value>) {
+                       rollback_result = life->rollback();
+                       reset_result = life->reset();
+                       return HostResult::ok();
+                     })));
+  Instance* inst = store.instantiate(module.value(), imports).value();
+  auto snap = Snapshot::capture(*inst).value();
+  auto owned = Lifecycle::attach(*inst, snap).value();
+  life = owned.get();
+  life->checkpoint();
+  ASSERT_TRUE(store.call(*inst->get_function("f"), {}).ok());
+  EXPECT_FALSE(rollback_result);
+  EXPECT_FALSE(reset_result);
+  EXPECT_TRUE(life->rollback());  // afterwards it works
+  uint8_t b = 1;
+  ASSERT_TRUE(inst->get_memory("mem")->read(0, std::span<uint8_t>(&b, 1)));
+  EXPECT_EQ(b, 0);
 }
 
 TEST(Lifecycle, DetachLeavesAWorkingInstance) {

@@ -548,9 +548,16 @@ void Lifecycle::commit() {
   L.checkpoint_active = false;  // trackers read this flag: nothing else to do
 }
 
+namespace {
+// Restoring under running guest frames would pull memory out from under the executor.
+bool call_running(const internal::LifecycleImpl& L) {
+  return !L.inst->store->frames.empty() || L.inst->store->host_nesting != 0;
+}
+}  // namespace
+
 bool Lifecycle::rollback() {
   LifecycleImpl& L = *impl_;
-  if (!L.checkpoint_active) return false;
+  if (!L.checkpoint_active || call_running(L)) return false;
   for (auto& t : L.memories) t->rollback();
   for (size_t i = 0; i < L.globals.size(); ++i) L.globals[i]->value = L.global_checkpoint[i];
   for (auto& ts : L.tables) {
@@ -571,8 +578,9 @@ bool Lifecycle::rollback() {
   return true;
 }
 
-void Lifecycle::reset() {
+bool Lifecycle::reset() {
   LifecycleImpl& L = *impl_;
+  if (call_running(L)) return false;
   for (auto& t : L.memories) t->reset(L.options.drop_run_pages);
   for (size_t i = 0; i < L.globals.size(); ++i) L.globals[i]->value = L.global_snapshot[i];
   for (auto& ts : L.tables) {
@@ -587,6 +595,7 @@ void Lifecycle::reset() {
   L.checkpoint_active = false;
   ++L.stats.resets;
   L.instance->store().clear_terminated();
+  return true;
 }
 
 bool Lifecycle::in_checkpoint() const { return impl_->checkpoint_active; }
@@ -602,6 +611,12 @@ LifecycleStats Lifecycle::stats() const {
 
 Instance& Lifecycle::instance() const { return *impl_->instance; }
 const std::shared_ptr<const Snapshot>& Lifecycle::snapshot() const { return impl_->snapshot; }
+
+void note_memory_write(Memory memory, uint64_t address, uint64_t size) {
+  internal::MemoryInst* mem = memory.impl();
+  if (!mem || size == 0 || address > mem->size || size > mem->size - address) return;
+  internal::note_write(mem, address, size);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Spawn
