@@ -391,6 +391,37 @@ TEST_P(StorageTest, EveryAcknowledgedWriteOfConcurrentCallsIsPresentAfterReopeni
 INSTANTIATE_TEST_SUITE_P(GroupCommit, StorageTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Grouped" : "Direct"; });
 
+// With a tiny batch bound the queue outgrows each batch, so leadership passes on while calls are
+// still waiting; every call must still complete, each batch holding at most two calls.
+TEST(GroupCommitTest, BatchesAreBoundedAndEveryWaitingCallCompletes) {
+  ScratchDir dir;
+  StorageOptions options;
+  options.max_batch = 2;
+  auto storage = open_storage(dir.file("ns.db"), options);
+  constexpr int kThreads = 24, kCalls = 8;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        Transaction tx = storage->begin("obj" + std::to_string(t));
+        tx.put("k" + std::to_string(i), "v");
+        if (!tx.commit().ok()) ++failures;
+      }
+      // Erasing goes through the same queue.
+      if (t % 4 == 0 && !storage->erase_object("obj" + std::to_string(t)).ok()) ++failures;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures, 0);
+  StorageStats stats = storage->stats();
+  EXPECT_EQ(stats.commits, uint64_t{kThreads * kCalls + kThreads / 4});
+  EXPECT_GE(stats.batches * 2, stats.commits);
+  for (int t = 0; t < kThreads; ++t)
+    EXPECT_EQ(storage->begin("obj" + std::to_string(t)).list(opts()).size(),
+              t % 4 == 0 ? 0u : size_t{kCalls});
+}
+
 // ---------------------------------------------------------------------------------------------
 // Limits and errors
 

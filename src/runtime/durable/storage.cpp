@@ -108,15 +108,18 @@ struct StorageImpl {
     std::lock_guard lock(writer_mutex);
     try {
       writer.exec("BEGIN IMMEDIATE");
-    } catch (const StorageError& e) {
+    } catch (const std::exception& e) {
       for (PendingCommit* p : batch) p->error = e.what();
       failed += batch.size();
       return;
     }
-    for (PendingCommit* p : batch) apply(*p);
     try {
+      for (PendingCommit* p : batch) apply(*p);
       writer.exec("COMMIT");
-    } catch (const StorageError& e) {
+    } catch (const std::exception& e) {
+      // COMMIT failed, or something other than a statement failed (out of memory): nothing of
+      // the batch is stored. Never let an exception escape here: a leader that unwinds would
+      // leave its batch waiting forever.
       writer.exec_noexcept("ROLLBACK");
       for (PendingCommit* p : batch)
         if (p->error.empty()) p->error = e.what();
