@@ -32,8 +32,13 @@ TEST(LegacyRethrow, CaughtExceptionSurvivesACallInTheCatchBody) {
   CallResult r = run(R"(
 (module
   (tag $e (export "e") (param i32))
+  ;; Writes a guest-chosen value into every slot of its frame: before the fix one of them was
+  ;; the caller's saved exception, which the rethrow then dereferenced as a host pointer.
   (func $clobber (local i64 i64 i64 i64)
-    (local.set 0 (i64.const -1)) (local.set 3 (i64.const -1)))
+    (local.set 0 (i64.const 0x4141414141))
+    (local.set 1 (i64.const 0x4141414141))
+    (local.set 2 (i64.const 0x4141414141))
+    (local.set 3 (i64.const 0x4141414141)))
   (func (export "f")
     (try
       (do (throw $e (i32.const 42)))
