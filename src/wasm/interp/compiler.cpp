@@ -44,12 +44,15 @@ struct Ctrl {
 };
 
 // An operand stack entry at compile time: materialised in its own slot, or a pending read of a
-// local, or a pending constant.
+// local, or a pending constant, or a pending `local + constant` (i32.add): loads and stores fold
+// that into their address, which saves an instruction on most array accesses.
 struct Entry {
   uint32_t local = kNone;
   bool is_const = false;
+  bool is_addr = false;  // i32 `local + value`
   uint64_t value = 0;
   bool materialized() const { return local == kNone && !is_const; }
+  bool pending_local() const { return local != kNone && !is_addr; }
 };
 
 // Maps a compare (register or immediate form) to its compare-and-branch operation.
@@ -79,6 +82,16 @@ uint32_t imm_variant(Opcode op) {
 uint32_t compare_jump(Opcode op, bool imm) {
   int i = index_in(kCompares, std::size(kCompares), op);
   return op_id(IOp::JumpIfI32Eq) + 2 * static_cast<uint32_t>(i) + (imm ? 1 : 0);
+}
+
+// SelectIf<cmp>[Imm] for a compare op id (register or immediate form), or 0.
+uint32_t select_variant(uint32_t op) {
+  for (size_t i = 0; i < std::size(kCompares); ++i) {
+    uint32_t base = op_id(IOp::SelectIfI32Eq) + 2 * static_cast<uint32_t>(i);
+    if (op == op_id(kCompares[i])) return base;
+    if (op == imm_variant(kCompares[i])) return base + 1;
+  }
+  return 0;
 }
 
 const std::vector<CmpInfo>& compare_table() {
@@ -184,7 +197,7 @@ class Compiler {
       return 0;
     }
     uint32_t top = height() - 1;
-    if (stack_[top].is_const) materialize(top);
+    if (stack_[top].is_const || stack_[top].is_addr) materialize(top);
     uint32_t s = slot_at(top);
     stack_.pop_back();
     return s;
@@ -219,8 +232,26 @@ class Compiler {
       word(static_cast<uint32_t>(value >> 32));
     }
   }
+  // Pops a memory address: (slot, addend) with the address u32(slot + addend).
+  std::pair<uint32_t, uint32_t> pop_address() {
+    if (!stack_.empty() && stack_.back().is_addr) {
+      Entry e = stack_.back();
+      stack_.pop_back();
+      return {e.local, static_cast<uint32_t>(e.value)};
+    }
+    return {pop(), 0};
+  }
   void materialize(uint32_t i) {
     Entry& e = stack_[i];
+    if (e.is_addr) {
+      Entry pending = e;
+      e = Entry{};
+      begin(op_id(IOp::I32AddImm));
+      word(L_ + i);
+      word(pending.local);
+      word(static_cast<uint32_t>(pending.value));
+      return;
+    }
     if (e.is_const) {
       uint64_t v = e.value;
       e = Entry{};
@@ -412,6 +443,13 @@ class Compiler {
       uint64_t v = stack_.back().value;
       bool fits = !is_i64_op(op) ||
                   static_cast<int64_t>(v) == static_cast<int64_t>(static_cast<int32_t>(v));
+      if (op == Opcode::I32Add && height() >= 2 && stack_[height() - 2].pending_local()) {
+        stack_.pop_back();
+        stack_.back().is_addr = true;
+        stack_.back().value = static_cast<uint32_t>(v);
+        last_dst_pos_ = kNone;
+        return;
+      }
       if (fits) {
         stack_.pop_back();
         uint32_t a = pop();
@@ -582,8 +620,8 @@ bool Compiler::handle(const wasm::Instr& in) {
       } else if (op == Opcode::Loop) {
         c.kind = CtrlKind::Loop;
         bind_here();
+        // No check instruction here: the executor counts a tick on every backward branch.
         c.loop_start = pos();
-        begin(op_id(IOp::LoopCheck));
       } else if (op == Opcode::If) {
         c.kind = CtrlKind::If;
         if (np > 0) {
@@ -893,6 +931,36 @@ bool Compiler::handle(const wasm::Instr& in) {
     case Opcode::Drop: pop(); return true;
     case Opcode::Select:
     case Opcode::SelectT: {
+      // `select` on a compare just computed: one fused op, no condition through a slot.
+      if (!stack_.empty() && stack_.back().materialized() && last_dst_pos_ != kNone &&
+          last_dst_height_ == height() - 1) {
+        uint32_t p = last_dst_pos_ - 1;
+        uint32_t fused = select_variant(last_op_);
+        bool eqz = last_op_ == op_id(Opcode::I32Eqz);
+        if (fused || eqz) {
+          uint32_t x = out_.code[p + 2], y = out_.code[p + 3];
+          out_.code.resize(p);
+          stack_.pop_back();
+          uint32_t b = pop();
+          uint32_t a = pop();
+          if (eqz) {
+            // select(a, b, x == 0) is select(b, a, x).
+            begin(op_id(IOp::SelectOp));
+            push_result();
+            word(b);
+            word(a);
+            word(x);
+          } else {
+            begin(fused);
+            push_result();
+            word(a);
+            word(b);
+            word(x);
+            word(y);
+          }
+          return true;
+        }
+      }
       uint32_t cond = pop();
       uint32_t b = pop();
       uint32_t a = pop();
@@ -913,7 +981,19 @@ bool Compiler::handle(const wasm::Instr& in) {
       uint32_t k = in.index;
       if (k >= L_ || stack_.empty()) return false;
       uint32_t top = height() - 1;
-      bool top_is_k = stack_[top].local == k;
+      bool top_is_k = stack_[top].pending_local() && stack_[top].local == k;
+      if (stack_[top].is_addr) {
+        Entry e = stack_[top];
+        stack_.pop_back();
+        flush_local(k);
+        begin(op_id(IOp::I32AddImm));
+        word(k);
+        word(e.local);
+        word(static_cast<uint32_t>(e.value));
+        last_dst_pos_ = kNone;
+        if (op == Opcode::LocalTee) push_local(k);
+        return true;
+      }
       if (stack_[top].is_const) {
         uint64_t v = stack_[top].value;
         stack_.pop_back();
@@ -986,11 +1066,12 @@ bool Compiler::handle(const wasm::Instr& in) {
     case Opcode::I64Load16U:
     case Opcode::I64Load32S:
     case Opcode::I64Load32U: {
-      uint32_t a = pop();
+      auto [a, addend] = pop_address();
       begin(op_id(op));
       push_result();
       word(a);
       word(static_cast<uint32_t>(in.mem.offset));
+      word(addend);
       return true;
     }
     case Opcode::I32Store:
@@ -1003,11 +1084,12 @@ bool Compiler::handle(const wasm::Instr& in) {
     case Opcode::I64Store16:
     case Opcode::I64Store32: {
       uint32_t v = pop();
-      uint32_t a = pop();
+      auto [a, addend] = pop_address();
       begin(op_id(op));
       word(a);
       word(v);
       word(static_cast<uint32_t>(in.mem.offset));
+      word(addend);
       return true;
     }
     case Opcode::MemorySize: {

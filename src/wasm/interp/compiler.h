@@ -51,7 +51,6 @@ enum class IOp : uint32_t {
   ReturnCallFunc,        // func index, arg slot, 2 padding words
   ReturnCallIndirectOp,  // type index, table index, element slot, arg slot
   Ret,                   // (results already in slots 0..n-1)
-  LoopCheck,             // (interrupts and deadlines)
   ThrowOp,               // tag index, payload slot
   ThrowRefOp,            // slot
   SelectOp,              // dst, a, b, cond
@@ -64,7 +63,12 @@ enum class IOp : uint32_t {
 #define RW_X(name) JumpIf##name, JumpIf##name##Imm,
       RW_INT_COMPARES(RW_X)
 #undef RW_X
-          Count_
+// Compare and select: SelectIf<cmp> dst, a, b, x, y and SelectIf<cmp>Imm dst, a, b, x, imm
+// (dst = x <cmp> y ? a : b).
+#define RW_X(name) SelectIf##name, SelectIf##name##Imm,
+          RW_INT_COMPARES(RW_X)
+#undef RW_X
+              Count_
 };
 
 inline constexpr uint32_t op_id(wasm::Opcode op) { return static_cast<uint32_t>(op); }

@@ -209,6 +209,19 @@ HostCallOutcome call_host(StoreImpl* s, FuncInst* f, uint64_t* args_and_results,
   return r.status;
 }
 
+// The store fast path's half of note_write (runtime.h): whether a write of n bytes at `address`
+// touches a page not yet recorded in this epoch.
+inline bool page_write_unrecorded(const uint32_t* stamps, uint32_t epoch, uint64_t address,
+                                  size_t n) {
+  return stamps[address >> kTrackPageShift] != epoch ||
+         stamps[(address + n - 1) >> kTrackPageShift] != epoch;
+}
+
+// The slow half: once per page and epoch, so out of line and out of the handlers' way.
+[[gnu::cold, gnu::noinline]] void record_first_write(MemoryInst* mem, uint64_t address, size_t n) {
+  note_write(mem, address, n);
+}
+
 CompiledFunc* code_of(FuncInst* f) {
   CompiledFunc* c = f->code_slot->load(std::memory_order_acquire);
   if (c) return c;
@@ -232,7 +245,6 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
       &&L_ReturnCallFunc,
       &&L_ReturnCallIndirectOp,
       &&L_Ret,
-      &&L_LoopCheck,
       &&L_ThrowOp,
       &&L_ThrowRefOp,
       &&L_SelectOp,
@@ -243,6 +255,9 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
 #undef RW_X
 #define RW_X(name) &&L_JumpIf##name, &&L_JumpIf##name##Imm,
           RW_INT_COMPARES(RW_X)
+#undef RW_X
+#define RW_X(name) &&L_SelectIf##name, &&L_SelectIf##name##Imm,
+              RW_INT_COMPARES(RW_X)
 #undef RW_X
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
@@ -269,17 +284,35 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
   MemoryInst* mem0 = nullptr;
   uint8_t* mem = nullptr;
   uint64_t mem_size = 0;
+  const uint32_t* track_stamps = nullptr;  // mem0's dirty-page tracking, null when off
+  uint32_t track_epoch = 0;
   int ticks = kTickInterval;
   ExnObject* exn = nullptr;
   size_t call_len = 0;
   bool tail = false;
 
 #define NEXT() goto* const_cast<char*>(dispatch_base + static_cast<int32_t>(*pc))
-#define RELOAD_MEM()       \
-  do {                     \
-    mem0 = inst->memory0;  \
-    mem = mem0->base;      \
-    mem_size = mem0->size; \
+// Dirty-page tracking state is copied next to the memory base: it changes only outside guest
+// code (host calls, memory.grow, between entries), and every store checks it.
+#define RELOAD_MEM()                   \
+  do {                                 \
+    mem0 = inst->memory0;              \
+    mem = mem0->base;                  \
+    mem_size = mem0->size;             \
+    track_stamps = mem0->track_stamps; \
+    track_epoch = mem0->track_epoch;   \
+  } while (0)
+// A taken branch. Loops have no check instruction of their own: every iteration of a loop takes a
+// backward branch, which counts a tick, so an endless loop still sees interrupts and deadlines.
+#define BRANCH(target)                          \
+  do {                                          \
+    const uint32_t* to_ = code_base + (target); \
+    if (to_ <= pc && --ticks <= 0) {            \
+      pc = to_;                                 \
+      goto check_ticks;                         \
+    }                                           \
+    pc = to_;                                   \
+    NEXT();                                     \
   } while (0)
 #define TRAP(kind, msg)        \
   do {                         \
@@ -402,36 +435,24 @@ L_Const64:
   pc += 4;
   NEXT();
 L_Jump:
-  pc = code_base + pc[1];
-  NEXT();
+  BRANCH(pc[1]);
 L_JumpIf:
-  if (static_cast<uint32_t>(fp[pc[1]]) != 0) {
-    pc = code_base + pc[2];
-  } else {
-    pc += 3;
-  }
+  if (static_cast<uint32_t>(fp[pc[1]]) != 0) BRANCH(pc[2]);
+  pc += 3;
   NEXT();
 L_JumpUnless:
-  if (static_cast<uint32_t>(fp[pc[1]]) == 0) {
-    pc = code_base + pc[2];
-  } else {
-    pc += 3;
-  }
+  if (static_cast<uint32_t>(fp[pc[1]]) == 0) BRANCH(pc[2]);
+  pc += 3;
   NEXT();
 L_JumpTable : {
   uint32_t i = static_cast<uint32_t>(fp[pc[1]]);
   uint32_t n = pc[2];
   if (i > n) i = n;
-  pc = code_base + pc[3 + i];
-  NEXT();
+  BRANCH(pc[3 + i]);
 }
 L_SelectOp:
   fp[pc[1]] = static_cast<uint32_t>(fp[pc[4]]) != 0 ? fp[pc[2]] : fp[pc[3]];
   pc += 5;
-  NEXT();
-L_LoopCheck:
-  pc += 1;
-  if (--ticks <= 0) goto check_ticks;
   NEXT();
 
 L_CallFunc:
@@ -560,6 +581,8 @@ throw_exn : {
       RELOAD_MEM();
       exn->unwound = std::move(out.backtrace);
       out.backtrace.clear();
+      // A handler may continue at a loop's start: count a tick like a backward branch.
+      if (--ticks <= 0) goto check_ticks;
       NEXT();
     }
     out.backtrace.push_back({f.func, at});
@@ -697,15 +720,18 @@ L_RefFunc:
   // ---------------------------------------------------------------------------------------
   // Memory
 
-#define LOAD(name, T, expr)                                                        \
-  L_##name : {                                                                     \
-    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[2]])) + pc[3]; \
-    if (ea + sizeof(T) > mem_size) goto oob;                                       \
-    T v;                                                                           \
-    std::memcpy(&v, mem + ea, sizeof(T));                                          \
-    fp[pc[1]] = (expr);                                                            \
-    pc += 4;                                                                       \
-    NEXT();                                                                        \
+// Loads and stores: op, [dst,] address slot, [value slot,] offset, addend. The address is
+// u32(slot + addend) + offset: the compiler folds an `i32.add` of a constant into the addend (it
+// wraps at 32 bits, unlike the offset).
+#define LOAD(name, T, expr)                                                                \
+  L_##name : {                                                                             \
+    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[2]] + pc[4])) + pc[3]; \
+    if (ea + sizeof(T) > mem_size) goto oob;                                               \
+    T v;                                                                                   \
+    std::memcpy(&v, mem + ea, sizeof(T));                                                  \
+    fp[pc[1]] = (expr);                                                                    \
+    pc += 5;                                                                               \
+    NEXT();                                                                                \
   }
   LOAD(I32Load, uint32_t, v)
   LOAD(I64Load, uint64_t, v)
@@ -723,14 +749,17 @@ L_RefFunc:
   LOAD(I64Load32U, uint32_t, static_cast<uint64_t>(v))
 #undef LOAD
 
-#define STORE(name, T)                                                             \
-  L_##name : {                                                                     \
-    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[1]])) + pc[3]; \
-    if (ea + sizeof(T) > mem_size) goto oob;                                       \
-    T v = static_cast<T>(fp[pc[2]]);                                               \
-    store_bytes(mem0, mem, ea, &v, sizeof(T));                                     \
-    pc += 4;                                                                       \
-    NEXT();                                                                        \
+#define STORE(name, T)                                                                     \
+  L_##name : {                                                                             \
+    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[1]] + pc[4])) + pc[3]; \
+    if (ea + sizeof(T) > mem_size) goto oob;                                               \
+    T v = static_cast<T>(fp[pc[2]]);                                                       \
+    if (__builtin_expect(track_stamps != nullptr, 0) &&                                    \
+        page_write_unrecorded(track_stamps, track_epoch, ea, sizeof(T)))                   \
+      record_first_write(mem0, ea, sizeof(T));                                             \
+    std::memcpy(mem + ea, &v, sizeof(T));                                                  \
+    pc += 5;                                                                               \
+    NEXT();                                                                                \
   }
   STORE(I32Store, uint32_t)
   STORE(I64Store, uint64_t)
@@ -854,13 +883,29 @@ L_MemoryFill : {
   L_JumpIf##name : {                               \
     uint32_t a = static_cast<uint32_t>(fp[pc[1]]); \
     uint32_t b = static_cast<uint32_t>(fp[pc[2]]); \
-    pc = (cond) ? code_base + pc[3] : pc + 4;      \
+    if (cond) BRANCH(pc[3]);                       \
+    pc += 4;                                       \
     NEXT();                                        \
   }                                                \
   L_JumpIf##name##Imm : {                          \
     uint32_t a = static_cast<uint32_t>(fp[pc[1]]); \
     uint32_t b = pc[2];                            \
-    pc = (cond) ? code_base + pc[3] : pc + 4;      \
+    if (cond) BRANCH(pc[3]);                       \
+    pc += 4;                                       \
+    NEXT();                                        \
+  }                                                \
+  L_SelectIf##name : {                             \
+    uint32_t a = static_cast<uint32_t>(fp[pc[4]]); \
+    uint32_t b = static_cast<uint32_t>(fp[pc[5]]); \
+    fp[pc[1]] = (cond) ? fp[pc[2]] : fp[pc[3]];    \
+    pc += 6;                                       \
+    NEXT();                                        \
+  }                                                \
+  L_SelectIf##name##Imm : {                        \
+    uint32_t a = static_cast<uint32_t>(fp[pc[4]]); \
+    uint32_t b = pc[5];                            \
+    fp[pc[1]] = (cond) ? fp[pc[2]] : fp[pc[3]];    \
+    pc += 6;                                       \
     NEXT();                                        \
   }
 #define GEN_CMP64(name, cond)                                             \
@@ -868,13 +913,29 @@ L_MemoryFill : {
   L_JumpIf##name : {                                                      \
     uint64_t a = fp[pc[1]];                                               \
     uint64_t b = fp[pc[2]];                                               \
-    pc = (cond) ? code_base + pc[3] : pc + 4;                             \
+    if (cond) BRANCH(pc[3]);                                              \
+    pc += 4;                                                              \
     NEXT();                                                               \
   }                                                                       \
   L_JumpIf##name##Imm : {                                                 \
     uint64_t a = fp[pc[1]];                                               \
     uint64_t b = static_cast<uint64_t>(static_cast<int64_t>(S32(pc[2]))); \
-    pc = (cond) ? code_base + pc[3] : pc + 4;                             \
+    if (cond) BRANCH(pc[3]);                                              \
+    pc += 4;                                                              \
+    NEXT();                                                               \
+  }                                                                       \
+  L_SelectIf##name : {                                                    \
+    uint64_t a = fp[pc[4]];                                               \
+    uint64_t b = fp[pc[5]];                                               \
+    fp[pc[1]] = (cond) ? fp[pc[2]] : fp[pc[3]];                           \
+    pc += 6;                                                              \
+    NEXT();                                                               \
+  }                                                                       \
+  L_SelectIf##name##Imm : {                                               \
+    uint64_t a = fp[pc[4]];                                               \
+    uint64_t b = static_cast<uint64_t>(static_cast<int64_t>(S32(pc[5]))); \
+    fp[pc[1]] = (cond) ? fp[pc[2]] : fp[pc[3]];                           \
+    pc += 6;                                                              \
     NEXT();                                                               \
   }
   GEN_CMP32(I32Eq, a == b)
@@ -920,10 +981,12 @@ L_MemoryFill : {
   GEN_I64(I64Rotl, std::rotl(a, static_cast<int>(b & 63)))
   GEN_I64(I64Rotr, std::rotr(a, static_cast<int>(b & 63)))
 L_JumpIfI64Eqz:
-  pc = fp[pc[1]] == 0 ? code_base + pc[2] : pc + 3;
+  if (fp[pc[1]] == 0) BRANCH(pc[2]);
+  pc += 3;
   NEXT();
 L_JumpIfI64Nez:
-  pc = fp[pc[1]] != 0 ? code_base + pc[2] : pc + 3;
+  if (fp[pc[1]] != 0) BRANCH(pc[2]);
+  pc += 3;
   NEXT();
 
   UN(I32Eqz, B(A32 == 0))
