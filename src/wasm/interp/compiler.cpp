@@ -84,6 +84,14 @@ uint32_t compare_jump(Opcode op, bool imm) {
   return op_id(IOp::JumpIfI32Eq) + 2 * static_cast<uint32_t>(i) + (imm ? 1 : 0);
 }
 
+// The immediate-value form of a store.
+uint32_t store_imm_variant(Opcode op) {
+#define RW_X(name) Opcode::name,
+  constexpr Opcode kStores[] = {RW_STORES(RW_X)};
+#undef RW_X
+  return op_id(IOp::I32StoreImm) + static_cast<uint32_t>(index_in(kStores, std::size(kStores), op));
+}
+
 // SelectIf<cmp>[Imm] for a compare op id (register or immediate form), or 0.
 uint32_t select_variant(uint32_t op) {
   for (size_t i = 0; i < std::size(kCompares); ++i) {
@@ -1083,9 +1091,20 @@ bool Compiler::handle(const wasm::Instr& in) {
     case Opcode::I64Store8:
     case Opcode::I64Store16:
     case Opcode::I64Store32: {
-      uint32_t v = pop();
+      // A constant value (sign-extended from 32 bits) goes into the instruction.
+      const Entry& top = stack_.empty() ? Entry{} : stack_.back();
+      bool wide = op == Opcode::I64Store || op == Opcode::F64Store;
+      bool imm =
+          top.is_const && (!wide || static_cast<int64_t>(top.value) ==
+                                        static_cast<int64_t>(static_cast<int32_t>(top.value)));
+      uint32_t v = static_cast<uint32_t>(top.value);
+      if (imm) {
+        stack_.pop_back();
+      } else {
+        v = pop();
+      }
       auto [a, addend] = pop_address();
-      begin(op_id(op));
+      begin(imm ? store_imm_variant(op) : op_id(op));
       word(a);
       word(v);
       word(static_cast<uint32_t>(in.mem.offset));

@@ -35,6 +35,13 @@ namespace rw::internal {
       X(I64Add) X(I64Sub) X(I64Mul) X(I64And) X(I64Or) X(I64Xor) X(I64Shl) X(I64ShrS) X(I64ShrU) \
           X(I64Rotl) X(I64Rotr) RW_INT_COMPARES(X)
 
+// Stores that also exist with an immediate value (`<store>Imm address, imm, offset, addend`; the
+// value is the immediate sign-extended from 32 bits).
+#define RW_STORES(X)                                                                        \
+  X(I32Store)                                                                               \
+  X(I64Store) X(F32Store) X(F64Store) X(I32Store8) X(I32Store16) X(I64Store8) X(I64Store16) \
+      X(I64Store32)
+
 // Internal operations. The first Opcode::Count_ ids are the wasm opcodes themselves, used for
 // operations that keep their wasm meaning (numeric, memory, tables...); the rest are internal.
 enum class IOp : uint32_t {
@@ -68,7 +75,10 @@ enum class IOp : uint32_t {
 #define RW_X(name) SelectIf##name, SelectIf##name##Imm,
           RW_INT_COMPARES(RW_X)
 #undef RW_X
-              Count_
+#define RW_X(name) name##Imm,
+              RW_STORES(RW_X)
+#undef RW_X
+                  Count_
 };
 
 inline constexpr uint32_t op_id(wasm::Opcode op) { return static_cast<uint32_t>(op); }

@@ -259,6 +259,9 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
 #define RW_X(name) &&L_SelectIf##name, &&L_SelectIf##name##Imm,
               RW_INT_COMPARES(RW_X)
 #undef RW_X
+#define RW_X(name) &&L_##name##Imm,
+                  RW_STORES(RW_X)
+#undef RW_X
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -339,11 +342,21 @@ enter_guest : {
     if (frames.size() > entry_index) frames.back().pc = pc;
     TRAP(StackOverflow, "call stack exhausted");
   }
-  // Never call memset for zero locals: with a zero size glibc's AVX-512 memset issues a fully
-  // masked store that can touch the unmapped page below the value stack, which costs a slow
-  // microcode assist on every call.
-  if (cc->num_locals != cc->num_params)
-    std::memset(nfp + cc->num_params, 0, (cc->num_locals - cc->num_params) * sizeof(uint64_t));
+  // Zero the declared locals. Never call memset for zero locals: with a zero size glibc's
+  // AVX-512 memset issues a fully masked store that can touch the unmapped page below the value
+  // stack, which costs a slow microcode assist on every call. A few locals are zeroed inline:
+  // a libc call per guest call costs more than the stores.
+  {
+    uint64_t* locals = nfp + cc->num_params;
+    switch (uint32_t n = cc->num_locals - cc->num_params) {
+      case 4: locals[3] = 0; [[fallthrough]];
+      case 3: locals[2] = 0; [[fallthrough]];
+      case 2: locals[1] = 0; [[fallthrough]];
+      case 1: locals[0] = 0; [[fallthrough]];
+      case 0: break;
+      default: std::memset(locals, 0, n * sizeof(uint64_t)); break;
+    }
+  }
   if (tail) {
     frames.back() = Frame{callee, cc, nfp, nullptr};
   } else {
@@ -525,8 +538,11 @@ L_Ret : {
   fp = caller.fp;
   pc = caller.pc;
   pc += 5;
-  if (caller.func->instance != inst) inst = caller.func->instance;
-  RELOAD_MEM();
+  // Within one instance the memory locals are current: memory.grow and host calls reload them.
+  if (caller.func->instance != inst) {
+    inst = caller.func->instance;
+    RELOAD_MEM();
+  }
   NEXT();
 }
 
@@ -749,11 +765,11 @@ L_RefFunc:
   LOAD(I64Load32U, uint32_t, static_cast<uint64_t>(v))
 #undef LOAD
 
-#define STORE(name, T)                                                                     \
+#define STORE_AT(name, T, value)                                                           \
   L_##name : {                                                                             \
     uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[1]] + pc[4])) + pc[3]; \
     if (ea + sizeof(T) > mem_size) goto oob;                                               \
-    T v = static_cast<T>(fp[pc[2]]);                                                       \
+    T v = static_cast<T>(value);                                                           \
     if (__builtin_expect(track_stamps != nullptr, 0) &&                                    \
         page_write_unrecorded(track_stamps, track_epoch, ea, sizeof(T)))                   \
       record_first_write(mem0, ea, sizeof(T));                                             \
@@ -761,6 +777,9 @@ L_RefFunc:
     pc += 5;                                                                               \
     NEXT();                                                                                \
   }
+#define STORE(name, T)         \
+  STORE_AT(name, T, fp[pc[2]]) \
+  STORE_AT(name##Imm, T, static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(pc[2]))))
   STORE(I32Store, uint32_t)
   STORE(I64Store, uint64_t)
   STORE(F32Store, uint32_t)
@@ -771,6 +790,7 @@ L_RefFunc:
   STORE(I64Store16, uint16_t)
   STORE(I64Store32, uint32_t)
 #undef STORE
+#undef STORE_AT
 
 oob:
   frames.back().pc = pc;
