@@ -93,6 +93,8 @@ std::string to_json(const FailureRecord& record);
 struct WorkerStats {
   uint64_t requests = 0, ok = 0, panics = 0, host_errors = 0, aborts = 0, recoveries = 0;
   std::map<std::string, uint64_t> aborts_by_kind;
+  // Gauges at the time of the call: requests running on an instance, and waiting for one.
+  uint32_t in_flight = 0, queued = 0;
 };
 
 class Worker {

@@ -272,6 +272,33 @@ TEST(AbiFailures, GuestAbortAndPanicMessageReachTheRecord) {
   EXPECT_EQ(r.failure->trap, TrapKind::Unreachable);
 }
 
+// The host writes request bytes into guest memory itself; recovery must undo those writes like
+// the guest's own stores, or data of a failed request would survive a reset or rollback.
+TEST(AbiFailures, RecoveryUndoesWritesTheHostMadeForTheGuest) {
+  for (AbortMode mode : {AbortMode::Reset, AbortMode::Rollback}) {
+    WorkerConfig c = config_for("");
+    c.on_abort = mode;
+    std::string text = wat_worker(R"(
+        (drop (call $target (i32.const 40000) (i32.const 8)))
+        (drop (call $body_read (i32.const 50000) (i32.const 8)))
+        (call $random (i32.const 60000) (i32.const 8))
+        unreachable)");
+    // POST answers with the bytes at those addresses instead of "ok".
+    std::string marker = "(call $write (i32.const 0) (i32.const 2)))";
+    text.replace(text.find(marker), marker.size(),
+                 "(call $write (i32.const 40000) (i32.const 8)) "
+                 "(call $write (i32.const 50000) (i32.const 8)) "
+                 "(call $write (i32.const 60000) (i32.const 8)))");
+    auto w = wat("host_writes", text, c);
+    ASSERT_TRUE(w);
+    HandleResult failed = w->handle(request("GET", "/secret-path", "secret-body"));
+    ASSERT_TRUE(failed.failure);
+    HandleResult r = w->handle(request("POST", "/"));
+    EXPECT_EQ(r.response.body, std::string(24, '\0'))
+        << (mode == AbortMode::Reset ? "reset" : "rollback");
+  }
+}
+
 TEST(AbiFailures, AFailedResponseIsDiscarded) {
   auto w = wat("discard", wat_worker(R"(
       (call $status (i32.const 201))
@@ -351,6 +378,16 @@ struct Background {
   }
 };
 
+// Waits (up to 5 s) until the worker has `in_flight` running and `queued` waiting requests.
+bool wait_for(Worker& w, uint32_t in_flight, uint32_t queued) {
+  for (int i = 0; i < 500; ++i) {
+    WorkerStats s = w.stats();
+    if (s.in_flight == in_flight && s.queued == queued) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
 TEST(PoolQueue, BeyondTheQueueBoundRequestsGet503) {
   WorkerConfig c = config_for("");
   c.limits.cpu_per_request = 400ms;
@@ -359,9 +396,9 @@ TEST(PoolQueue, BeyondTheQueueBoundRequestsGet503) {
   ASSERT_TRUE(w);
   Background bg(2);
   bg.start(0, w, get("/", "spinner"));
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(wait_for(*w, 1, 0));
   bg.start(1, w, request("POST", "/", "", "queued"));
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(wait_for(*w, 1, 1));
   HandleResult rejected = w->handle(request("POST", "/", "", "rejected"));
   EXPECT_EQ(rejected.response.status, 503);
   EXPECT_FALSE(rejected.failure);
@@ -380,10 +417,26 @@ TEST(PoolQueue, NoQueueMeansImmediate503WhenBusy) {
   ASSERT_TRUE(w);
   Background bg(1);
   bg.start(0, w, get("/"));
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(wait_for(*w, 1, 0));
   EXPECT_EQ(w->handle(request("POST", "/")).response.status, 503);
   bg.join();
   EXPECT_EQ(w->handle(request("POST", "/")).response.status, 200);
+}
+
+TEST(PoolQueue, OtherInstancesServeWhileOneIsBusy) {
+  WorkerConfig c = config_for("", 2);
+  c.limits.cpu_per_request = 400ms;
+  auto w = wat("two", spinning_worker(), c);
+  ASSERT_TRUE(w);
+  Background bg(1);
+  bg.start(0, w, get("/"));  // occupies one instance for its whole CPU budget
+  ASSERT_TRUE(wait_for(*w, 1, 0));
+  auto before = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(w->handle(request("POST", "/")).response.status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - before, 300ms);  // not queued behind the spinner
+  bg.join();
+  EXPECT_EQ(bg.results[0].failure->trap, TrapKind::CpuLimit);
+  EXPECT_EQ(w->stats().ok, 20u);
 }
 
 TEST(PoolDrain, WaitsForInFlightAndQueuedRequestsThenRefuses) {
@@ -393,13 +446,13 @@ TEST(PoolDrain, WaitsForInFlightAndQueuedRequestsThenRefuses) {
   ASSERT_TRUE(w);
   Background bg(2);
   bg.start(0, w, get("/"));
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(wait_for(*w, 1, 0));
   bg.start(1, w, request("POST", "/"));
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(wait_for(*w, 1, 1));
   auto before = std::chrono::steady_clock::now();
   w->drain();
   auto waited = std::chrono::steady_clock::now() - before;
-  EXPECT_GT(waited, 100ms);  // the spinner had about 250 ms of CPU left
+  EXPECT_GT(waited, 50ms);  // the spinner still had most of its 400 ms of CPU to use
   bg.join();
   EXPECT_EQ(bg.results[0].response.status, 503);
   ASSERT_TRUE(bg.results[0].failure);

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "rewind/lifecycle.h"
+
 namespace rw::runtime::detail {
 
 void CallState::begin(const Request* r) {
@@ -50,6 +52,14 @@ class GuestMemory {
     return {memory_->data() + ptr, len};
   }
 
+  // A range the host is about to write through raw pointers: reported to the lifecycle layer
+  // first, so rollback and reset undo these bytes like the guest's own stores.
+  std::span<uint8_t> writable(uint32_t ptr, uint32_t len) const {
+    auto bytes = range(ptr, len);
+    if (!bytes.empty()) note_memory_write(*memory_, ptr, len);
+    return bytes;
+  }
+
   std::string_view string(uint32_t ptr, uint32_t len) const {
     auto bytes = range(ptr, len);
     return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
@@ -58,8 +68,9 @@ class GuestMemory {
   // The copy-out convention: checks all of [buf, buf + cap), copies min(value, cap) bytes and
   // returns the full length of the value.
   int32_t copy_out(std::string_view value, uint32_t buf, uint32_t cap) const {
-    auto out = range(buf, cap);
+    range(buf, cap);
     size_t n = std::min<size_t>(value.size(), cap);
+    auto out = writable(buf, static_cast<uint32_t>(n));
     if (n) std::memcpy(out.data(), value.data(), n);
     return static_cast<int32_t>(std::min<size_t>(value.size(), INT32_MAX));
   }
@@ -168,9 +179,10 @@ void request_body_length(CallState& s, GuestMemory& m, std::span<const Value>, s
 
 void request_body_read(CallState& s, GuestMemory& m, std::span<const Value> a, std::span<Value> r) {
   const std::string& body = current_request(s, m).body;
-  auto out = m.range(u32(a[0]), u32(a[1]));
+  m.range(u32(a[0]), u32(a[1]));
   uint64_t offset = std::min<uint64_t>(s.body_offset, body.size());
-  size_t n = std::min<uint64_t>(body.size() - offset, out.size());
+  size_t n = std::min<uint64_t>(body.size() - offset, u32(a[1]));
+  auto out = m.writable(u32(a[0]), static_cast<uint32_t>(n));
   if (n) std::memcpy(out.data(), body.data() + offset, n);
   s.body_offset = offset + n;
   r[0] = Value::make_i32(static_cast<int32_t>(n));
@@ -227,7 +239,7 @@ void monotonic_ns(CallState&, GuestMemory&, std::span<const Value>, std::span<Va
 void random(CallState&, GuestMemory& m, std::span<const Value> a, std::span<Value>) {
   if (u32(a[1]) > kMaxRandomBytes)
     m.fail("more than " + std::to_string(kMaxRandomBytes) + " bytes requested");
-  auto out = m.range(u32(a[0]), u32(a[1]));
+  auto out = m.writable(u32(a[0]), u32(a[1]));
   size_t filled = 0;
   while (filled < out.size()) {
     ssize_t n = getrandom(out.data() + filled, out.size() - filled, 0);

@@ -179,8 +179,15 @@ class PoolWorker final : public Worker {
   }
 
   WorkerStats stats() const override {
-    std::lock_guard lock(stats_mutex_);
-    return stats_;
+    WorkerStats s;
+    {
+      std::lock_guard lock(stats_mutex_);
+      s = stats_;
+    }
+    std::lock_guard lock(mutex_);
+    s.in_flight = busy_;
+    s.queued = waiting_;
+    return s;
   }
 
   const WorkerConfig& config() const override { return config_; }
@@ -253,7 +260,7 @@ class PoolWorker final : public Worker {
   std::shared_ptr<detail::WorkerEnv> env_;
   std::vector<std::unique_ptr<detail::PoolInstance>> instances_;
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable available_, idle_;
   std::vector<detail::PoolInstance*> free_;
   uint32_t waiting_ = 0, busy_ = 0;
