@@ -51,6 +51,10 @@ struct StorageOptions {
   // transaction and one fsync; the call that finds no batch in progress commits the waiting
   // ones on its own thread. Off: every commit is its own transaction and fsync.
   bool group_commit = true;
+  // Bound on the database file's size (rounded down to whole pages); 0: unbounded. A commit that
+  // would grow it further fails ("database or disk is full") and stores nothing of its call;
+  // deletes still work.
+  uint64_t max_database_bytes = 0;
   // Most calls one batch may hold.
   size_t max_batch = 1024;
   std::chrono::milliseconds busy_timeout{5000};
@@ -97,6 +101,7 @@ struct StorageStats {
   uint64_t rollbacks = 0;
   uint64_t batches = 0;  // SQLite transactions the writes were committed in
   uint64_t failed_commits = 0;
+  uint64_t queued = 0;  // calls waiting for a batch right now (a gauge)
 };
 
 class Storage;

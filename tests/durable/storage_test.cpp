@@ -547,6 +547,89 @@ TEST(StorageCommitTest, AFailedCommitStoresNothingAndLaterCommitsWork) {
   }
 }
 
+// A commit that cannot be stored (the database is at its size bound) fails alone and stores
+// nothing of its call; smaller commits and deletes keep working.
+TEST(StorageCommitTest, AFullDatabaseFailsTheCommitThatDoesNotFit) {
+  for (bool grouped : {true, false}) {
+    ScratchDir dir;
+    StorageOptions options;
+    options.group_commit = grouped;
+    options.max_database_bytes = 256 << 10;
+    auto storage = open_storage(dir.file("ns.db"), options);
+
+    Transaction big = storage->begin("obj");
+    big.put("small", "first");
+    for (int i = 0; i < 4; ++i) big.put("big" + std::to_string(i), Bytes(100 << 10, 'x'));
+    auto result = big.commit();
+    ASSERT_FALSE(result.ok());
+    EXPECT_NE(result.error().message.find("full"), std::string::npos) << result.error().message;
+    EXPECT_EQ(storage->begin("obj").get("small"), std::nullopt);
+
+    Transaction fits = storage->begin("obj");
+    fits.put("big", Bytes(100 << 10, 'y'));
+    commit_ok(fits);
+    Transaction too_much = storage->begin("obj");
+    too_much.put("big2", Bytes(200 << 10, 'z'));
+    EXPECT_FALSE(too_much.commit().ok());
+    Transaction remove = storage->begin("obj");
+    EXPECT_TRUE(remove.remove("big"));
+    commit_ok(remove);
+    EXPECT_EQ(storage->begin("obj").get("big"), std::nullopt);
+    EXPECT_EQ(storage->stats().failed_commits, 2u);
+  }
+}
+
+// Calls that queue behind a blocked batch are committed together in the next one; the call in it
+// that cannot be stored fails alone, the other one is committed.
+TEST(GroupCommitTest, OneFailingCallDoesNotFailTheRestOfItsBatch) {
+  ScratchDir dir;
+  StorageOptions options;
+  options.max_database_bytes = 256 << 10;
+  auto storage = open_storage(dir.file("ns.db"), options);
+
+  // Another connection holds the write lock, so the first leader waits in BEGIN.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.file("ns.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  auto commit_in_thread = [&](std::string object, std::string key, size_t size, bool* ok) {
+    return std::thread([&storage, object, key, size, ok] {
+      Transaction tx = storage->begin(object);
+      tx.put(key, Bytes(size, 'v'));
+      *ok = tx.commit().ok();
+    });
+  };
+  auto wait_for_queue = [&](uint64_t n) {
+    for (int i = 0; i < 5000 && storage->stats().queued != n; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_EQ(storage->stats().queued, n);
+  };
+  bool first_ok = false, big_ok = true, small_ok = false;
+  std::thread first = commit_in_thread("a", "first", 10, &first_ok);
+  // The leader took its batch (the queue is empty again) and is blocked in BEGIN.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  wait_for_queue(0);
+  std::thread big = commit_in_thread("b", "big", 300 << 10, &big_ok);
+  wait_for_queue(1);
+  std::thread small = commit_in_thread("c", "small", 10, &small_ok);
+  wait_for_queue(2);
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  first.join();
+  big.join();
+  small.join();
+
+  EXPECT_TRUE(first_ok);
+  EXPECT_FALSE(big_ok);
+  EXPECT_TRUE(small_ok);
+  StorageStats stats = storage->stats();
+  EXPECT_EQ(stats.batches, 2u);
+  EXPECT_EQ(stats.commits, 2u);
+  EXPECT_EQ(stats.failed_commits, 1u);
+  EXPECT_EQ(storage->begin("b").get("big"), std::nullopt);
+  EXPECT_EQ(storage->begin("c").get("small"), Bytes(10, 'v'));
+}
+
 TEST(StorageSyncTest, NormalSyncWorksAndIsConfigured) {
   ScratchDir dir;
   StorageOptions options;

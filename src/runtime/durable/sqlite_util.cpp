@@ -124,6 +124,8 @@ std::string Connection::query_text(const std::string& sql) {
   return std::string(s.column_blob(0));
 }
 
+bool Connection::in_transaction() const { return db_ && sqlite3_get_autocommit(db_) == 0; }
+
 Statement Connection::prepare(const std::string& sql) {
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),

@@ -64,6 +64,8 @@ class Connection {
   // The first column of the first row as text ("" when there is none).
   std::string query_text(const std::string& sql);
   Statement prepare(const std::string& sql);
+  // Whether a transaction is open (SQLite may have rolled it back after an error).
+  bool in_transaction() const;
 
  private:
   [[noreturn]] void fail(const std::string& what, int rc) const;

@@ -78,8 +78,10 @@ struct StorageImpl {
   }
 
   // Applies one call's writes inside the open SQLite transaction, in a savepoint of its own so
-  // that a failing call leaves the others of the batch intact.
-  void apply(PendingCommit& p) {
+  // that a failing call leaves the others of the batch intact. On failure sets the call's error
+  // and returns whether the transaction survived: after some errors (SQLITE_FULL, I/O errors)
+  // SQLite rolls back the whole transaction, not just the statement.
+  bool apply(PendingCommit& p) {
     writer.exec("SAVEPOINT call");
     try {
       if (p.erase_object) {
@@ -95,10 +97,13 @@ struct StorageImpl {
         }
       }
       writer.exec("RELEASE call");
+      return true;
     } catch (const StorageError& e) {
       p.error = e.what();
+      if (!writer.in_transaction()) return false;
       writer.exec_noexcept("ROLLBACK TO call");
       writer.exec_noexcept("RELEASE call");
+      return true;
     }
   }
 
@@ -106,23 +111,34 @@ struct StorageImpl {
   // call's error; never throws.
   void commit_batch(std::span<PendingCommit*> batch) {
     std::lock_guard lock(writer_mutex);
-    try {
-      writer.exec("BEGIN IMMEDIATE");
-    } catch (const std::exception& e) {
-      for (PendingCommit* p : batch) p->error = e.what();
-      failed += batch.size();
-      return;
-    }
-    try {
-      for (PendingCommit* p : batch) apply(*p);
-      writer.exec("COMMIT");
-    } catch (const std::exception& e) {
-      // COMMIT failed, or something other than a statement failed (out of memory): nothing of
-      // the batch is stored. Never let an exception escape here: a leader that unwinds would
-      // leave its batch waiting forever.
+    auto fail_remaining = [&](const char* why) {
       writer.exec_noexcept("ROLLBACK");
       for (PendingCommit* p : batch)
-        if (p->error.empty()) p->error = e.what();
+        if (p->error.empty()) p->error = why;
+    };
+    // When a failing call took the whole transaction down with it, the batch starts over
+    // without that call; each retry drops at least one call, so this ends.
+    for (bool retry = true; retry;) {
+      retry = false;
+      try {
+        writer.exec("BEGIN IMMEDIATE");
+        for (PendingCommit* p : batch) {
+          if (!p->error.empty()) continue;
+          if (!apply(*p)) {
+            retry = true;
+            break;
+          }
+        }
+        if (retry)
+          writer.exec_noexcept("ROLLBACK");
+        else
+          writer.exec("COMMIT");
+      } catch (const std::exception& e) {
+        // BEGIN or COMMIT failed, or something other than a statement did (out of memory):
+        // nothing of the batch is stored. Never let an exception escape: a leader that unwound
+        // would leave its batch waiting forever.
+        fail_remaining(e.what());
+      }
     }
     ++batches;
     for (PendingCommit* p : batch) (p->error.empty() ? commits : failed) += 1;
@@ -408,6 +424,10 @@ Result<std::shared_ptr<Storage>> Storage::open(StorageOptions options) {
                    "storage " + impl->options.path + ": the database cannot use WAL mode"};
     w.exec(impl->options.sync == Sync::Full ? "PRAGMA synchronous=FULL"
                                             : "PRAGMA synchronous=NORMAL");
+    if (uint64_t max = impl->options.max_database_bytes) {
+      uint64_t page = std::stoull(w.query_text("PRAGMA page_size"));
+      w.exec("PRAGMA max_page_count=" + std::to_string(std::max<uint64_t>(max / page, 1)));
+    }
     int version = std::stoi(w.query_text("PRAGMA user_version"));
     if (version > kSchemaVersion)
       return Error{Error::Kind::Other, "storage " + impl->options.path + ": schema version " +
@@ -423,7 +443,7 @@ Result<std::shared_ptr<Storage>> Storage::open(StorageOptions options) {
     impl->erase = w.prepare("DELETE FROM kv WHERE object = ?1");
     // A first reader now, so that an unreadable database fails here rather than in a call.
     impl->release_reader(impl->acquire_reader());
-  } catch (const StorageError& e) {
+  } catch (const std::exception& e) {
     return Error{Error::Kind::Other, e.what()};
   }
   return std::make_shared<Storage>(std::move(impl));
@@ -446,6 +466,10 @@ StorageStats Storage::stats() const {
   s.rollbacks = impl_->rollbacks;
   s.batches = impl_->batches;
   s.failed_commits = impl_->failed;
+  {
+    std::lock_guard lock(impl_->queue_mutex);
+    s.queued = impl_->queue.size();
+  }
   return s;
 }
 
