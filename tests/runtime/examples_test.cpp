@@ -29,6 +29,24 @@ TEST(HelloWorker, LongTargetIsCutNotOverflowed) {
   EXPECT_EQ(r.response.body, "Hello from rewind! You sent GET " + target.substr(0, 512) + "\n");
 }
 
+TEST(HelloRustWorker, GreetsAndReportsPanicsWithTheirMessage) {
+  REQUIRE_MODULE(example("hello_rust"));
+  auto w = make_worker(config_for(example("hello_rust")));
+  ASSERT_TRUE(w);
+  HandleResult r = w->handle(get("/x"));
+  EXPECT_EQ(r.response.status, 200);
+  EXPECT_EQ(r.response.body, "Hello from Rust on rewind! You asked for /x\n");
+  // panic=abort: the hook's message arrives through rewind.panic_message, then `unreachable`.
+  r = w->handle(get("/panic"));
+  ASSERT_TRUE(r.failure);
+  EXPECT_EQ(r.failure->outcome, Outcome::Abort);
+  EXPECT_EQ(r.failure->trap, TrapKind::GuestAbort);
+  EXPECT_NE(r.failure->message.find("hello from a Rust panic"), std::string::npos)
+      << r.failure->message;
+  EXPECT_EQ(r.failure->action, "reset");
+  EXPECT_EQ(w->handle(get("/y")).response.status, 200);
+}
+
 int count_of(const HandleResult& r) {
   auto j = body_json(r);
   if (!j.is_object() || !j.contains("count")) return -1;
