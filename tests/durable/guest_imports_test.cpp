@@ -255,6 +255,62 @@ TEST_F(GuestStorageTest, AGuestWithoutMemoryAborts) {
   expect_abort("get", {0, 0, 0, 0}, "has no memory");
 }
 
+// A storage failure that is the host's (here: a corrupted database page) ends the call as a
+// host error carrying the StorageError, not as an abort, and leaves the instance live.
+TEST(GuestStorageFailureTest, AnUnreadableDatabaseIsAHostError) {
+  ScratchDir dir;
+  StorageOptions options;
+  options.path = dir.file("ns.db");
+  {
+    auto storage = Storage::open(options);
+    ASSERT_TRUE(storage.ok());
+    Transaction tx = storage.value()->begin("obj");
+    for (int i = 0; i < 50; ++i) tx.put("key" + std::to_string(i), std::string(200, 'v'));
+    ASSERT_TRUE(tx.commit().ok());
+  }  // closing checkpoints the WAL into the database file
+  {
+    // Overwrite every page after the first (the schema) with junk.
+    FILE* f = fopen(options.path.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    ASSERT_GT(size, 4096);
+    std::string junk(static_cast<size_t>(size - 4096), '\x5a');
+    fseek(f, 4096, SEEK_SET);
+    fwrite(junk.data(), 1, junk.size(), f);
+    fclose(f);
+  }
+  auto storage = Storage::open(options);
+  ASSERT_TRUE(storage.ok()) << storage.error().message;
+
+  auto module = Module::from_text(kGuest);
+  ASSERT_TRUE(module.ok());
+  Store store;
+  Imports imports;
+  auto context = std::make_shared<StorageContext>();
+  define_storage_imports(store, imports, context);
+  auto instance = store.instantiate(module.value(), imports);
+  ASSERT_TRUE(instance.ok());
+  ASSERT_TRUE(instance.value()->get_memory("memory")->write(0, {(const uint8_t*)"key1", 4}));
+
+  Transaction tx = storage.value()->begin("obj");
+  context->transaction = &tx;
+  std::vector<Value> args = {Value::make_i32(0), Value::make_i32(4), Value::make_i32(100),
+                             Value::make_i32(100)};
+  CallResult r = store.call(*instance.value()->get_function("get"), args);
+  ASSERT_EQ(r.outcome, Outcome::HostError) << r.message;
+  EXPECT_NE(r.message.find("rewind.storage_get: sqlite"), std::string::npos) << r.message;
+  ASSERT_TRUE(r.host_error);
+  try {
+    std::rethrow_exception(r.host_error);
+  } catch (const StorageError& e) {
+    EXPECT_EQ(e.kind(), StorageError::Kind::Io);
+  } catch (...) {
+    ADD_FAILURE() << "the host error is not the StorageError";
+  }
+  EXPECT_FALSE(store.terminated());
+}
+
 TEST(StorageFunctionsTest, NamesAndTypes) {
   auto functions = storage_functions();
   ASSERT_EQ(functions.size(), 4u);

@@ -129,9 +129,11 @@ struct StorageImpl {
             break;
           }
         }
-        if (retry)
+        if (retry) {
           writer.exec_noexcept("ROLLBACK");
-        else
+          retry = std::any_of(batch.begin(), batch.end(),
+                              [](PendingCommit* p) { return p->error.empty(); });
+        } else
           writer.exec("COMMIT");
       } catch (const std::exception& e) {
         // BEGIN or COMMIT failed, or something other than a statement did (out of memory):
