@@ -70,7 +70,9 @@ inline std::shared_ptr<Worker> make_worker(const WorkerConfig& c) {
   auto w = Worker::create(c);
   EXPECT_TRUE(w.ok()) << (w.ok() ? "" : w.error().to_string());
   if (!w.ok()) return nullptr;
-  w.value()->on_log = [](const LogRecord&) {};  // keep test output quiet
+  // Keep test output quiet; tests that look at logs or failures set their own.
+  w.value()->on_log = [](const LogRecord&) {};
+  w.value()->on_failure = [](const FailureRecord&) {};
   return w.value();
 }
 

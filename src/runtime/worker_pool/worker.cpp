@@ -171,7 +171,12 @@ class PoolWorker final : public Worker {
         }
         if (record.action != "none") ++stats_.recoveries;
       }
-      if (on_failure) on_failure(record);
+      if (on_failure) {
+        on_failure(record);
+      } else {
+        std::string line = to_json(record) + "\n";
+        fwrite(line.data(), 1, line.size(), stderr);
+      }
       result.failure = std::move(record);
     }
     result.duration = Clock::now() - started;
