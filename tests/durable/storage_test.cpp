@@ -347,7 +347,7 @@ TEST_P(StorageTest, ReadOnlyCallsCommitWithoutATransaction) {
 }
 
 TEST_P(StorageTest, EveryAcknowledgedWriteOfConcurrentCallsIsPresentAfterReopening) {
-  constexpr int kThreads = 12, kCallsPerThread = 40;
+  constexpr int kThreads = 12, kCallsPerThread = 20;
   std::atomic<int> failures{0};
   uint64_t batches = 0;
   {
