@@ -1,7 +1,8 @@
 // Crash test: a child process commits transactions under load from several threads and reports
 // each one to the parent over a pipe only after commit() returned (the acknowledgement). The
 // parent kills it with SIGKILL at a random instant, reopens the database and checks that every
-// acknowledged transaction is there and that no transaction is partly there.
+// acknowledged transaction is there and that no transaction is partly there. Rounds alternate
+// between group commit on and off.
 //
 // REWIND_CRASH_ROUNDS (default 20) and REWIND_CRASH_MAX_MS (default 300) make longer runs.
 #include <fcntl.h>
@@ -54,9 +55,10 @@ std::string value_for(uint32_t object, uint32_t seq) {
 
 // Runs in the child; never returns. Each thread owns one object (calls to an object are
 // serialised, as in the runtime) and continues that object's sequence from what is stored.
-[[noreturn]] void run_writer(const std::string& path, int ack_fd) {
+[[noreturn]] void run_writer(const std::string& path, int ack_fd, bool group_commit) {
   StorageOptions options;
   options.path = path;
+  options.group_commit = group_commit;
   auto storage = Storage::open(options);
   if (!storage.ok()) _exit(3);
   std::vector<std::thread> threads;
@@ -104,7 +106,7 @@ TEST(CrashTest, AcknowledgedWritesSurviveSigkillAndNoTransactionIsPartial) {
     ASSERT_GE(child, 0);
     if (child == 0) {
       close(fds[0]);
-      run_writer(path, fds[1]);
+      run_writer(path, fds[1], /*group_commit=*/round % 2 == 0);
     }
     close(fds[1]);
     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % max_ms));
