@@ -84,6 +84,32 @@ uint32_t compare_jump(Opcode op, bool imm) {
   return op_id(IOp::JumpIfI32Eq) + 2 * static_cast<uint32_t>(i) + (imm ? 1 : 0);
 }
 
+// The fused add and compare-and-branch (RW_LATCHES) for an add op followed by a jump op, or 0.
+uint32_t latch_variant(uint32_t add, uint32_t jump) {
+  struct Latch {
+    uint32_t add, jump, fused;
+  };
+  static const std::vector<Latch> table = [] {
+    std::vector<Latch> t;
+#define RW_X(W, C)                                                                                 \
+  t.push_back({op_id(Opcode::W##Add), op_id(IOp::JumpIf##W##C), op_id(IOp::W##Add##C)});           \
+  t.push_back({op_id(Opcode::W##Add), op_id(IOp::JumpIf##W##C##Imm), op_id(IOp::W##Add##C##Imm)}); \
+  t.push_back({op_id(IOp::W##AddImm), op_id(IOp::JumpIf##W##C), op_id(IOp::W##AddImm##C)});        \
+  t.push_back(                                                                                     \
+      {op_id(IOp::W##AddImm), op_id(IOp::JumpIf##W##C##Imm), op_id(IOp::W##AddImm##C##Imm)});
+    RW_LATCHES(RW_X)
+#undef RW_X
+    t.push_back({op_id(Opcode::I32Add), op_id(IOp::JumpIf), op_id(IOp::I32AddNz)});
+    t.push_back({op_id(IOp::I32AddImm), op_id(IOp::JumpIf), op_id(IOp::I32AddImmNz)});
+    t.push_back({op_id(Opcode::I64Add), op_id(IOp::JumpIfI64Nez), op_id(IOp::I64AddNz)});
+    t.push_back({op_id(IOp::I64AddImm), op_id(IOp::JumpIfI64Nez), op_id(IOp::I64AddImmNz)});
+    return t;
+  }();
+  for (const Latch& l : table)
+    if (l.add == add && l.jump == jump) return l.fused;
+  return 0;
+}
+
 // The immediate-value form of a store.
 uint32_t store_imm_variant(Opcode op) {
 #define RW_X(name) Opcode::name,
@@ -183,6 +209,9 @@ class Compiler {
     if (out_.offsets.empty() || out_.offsets.back().second != cur_offset_ ||
         out_.offsets.back().first != code().size())
       out_.offsets.emplace_back(static_cast<uint32_t>(code().size()), cur_offset_);
+    prev_start_ = last_start_;
+    prev_op_ = last_op_;
+    last_start_ = pos();
     code().push_back(static_cast<uint32_t>(dispatch_[op]));
     last_op_ = op;
     last_dst_pos_ = kNone;
@@ -190,7 +219,19 @@ class Compiler {
   void word(uint32_t w) { code().push_back(w); }
   std::vector<uint32_t>& code() { return out_.code; }
   uint32_t pos() const { return static_cast<uint32_t>(out_.code.size()); }
-  void bind_here() { last_dst_pos_ = kNone; }
+  // A label: no fusion may reach across it.
+  void bind_here() {
+    last_dst_pos_ = kNone;
+    last_start_ = prev_start_ = kNone;
+  }
+  // Removes the instruction just emitted (at `start`) so that a fused one can take its place.
+  void retract_last(uint32_t start) {
+    out_.code.resize(start);
+    last_start_ = prev_start_;
+    last_op_ = prev_op_;
+    prev_start_ = kNone;
+    last_dst_pos_ = kNone;
+  }
   void scratch_word(uint32_t scratch_index) {
     scratch_refs_.push_back(pos());
     word(scratch_index);
@@ -301,9 +342,8 @@ class Compiler {
         } else {
           j.op = op_id(jump_when_true ? IOp::JumpUnless : IOp::JumpIf);
         }
-        out_.code.resize(p);
+        retract_last(p);
         stack_.pop_back();
-        last_dst_pos_ = kNone;
         return j;
       }
       for (const CmpInfo& c : compare_table()) {
@@ -312,9 +352,8 @@ class Compiler {
         j.a = out_.code[p + 2];
         j.b = out_.code[p + 3];
         j.has_b = true;
-        out_.code.resize(p);
+        retract_last(p);
         stack_.pop_back();
-        last_dst_pos_ = kNone;
         return j;
       }
     }
@@ -324,6 +363,21 @@ class Compiler {
   }
   // Emits the jump's op and operands; the caller writes the target word next.
   void emit_cond_jump(const CondJump& j) {
+    // A loop latch: the add just emitted computed the value this jump tests.
+    if (last_start_ != kNone && last_start_ + 4 == pos() && out_.code[last_start_ + 1] == j.a) {
+      uint32_t fused = latch_variant(last_op_, j.op);
+      if (fused) {
+        uint32_t add = last_start_;
+        uint32_t dst = out_.code[add + 1], a = out_.code[add + 2], b = out_.code[add + 3];
+        retract_last(add);
+        begin(fused);
+        word(dst);
+        word(a);
+        word(b);
+        word(j.has_b ? j.b : 0);
+        return;
+      }
+    }
     begin(j.op);
     word(j.a);
     if (j.has_b) word(j.b);
@@ -377,8 +431,17 @@ class Compiler {
   }
 
   void emit_return() {
-    flush_all();
     uint32_t nr = num_results_;
+    // A single result computed just now, alone on the stack: compute it into result slot 0
+    // instead of copying it there (slot 0 is read by nothing after this).
+    if (nr == 1 && height() == 1 && stack_[0].materialized() && last_dst_pos_ != kNone &&
+        last_dst_height_ == 0) {
+      out_.code[last_dst_pos_] = 0;
+      last_dst_pos_ = kNone;
+      begin(op_id(IOp::Ret));
+      return;
+    }
+    flush_all();
     if (height() < nr) {
       broken_ = true;
       return;
@@ -491,6 +554,8 @@ class Compiler {
   std::vector<uint32_t> scratch_refs_;
   uint32_t last_dst_pos_ = kNone, last_dst_height_ = 0;
   uint32_t last_op_ = 0;
+  uint32_t last_start_ = kNone;  // position of the last instruction emitted since a label
+  uint32_t prev_start_ = kNone, prev_op_ = 0;  // and of the one before
   const int32_t* dispatch_ = dispatch_offsets();
   uint32_t cur_offset_ = 0;
   uint32_t skip_depth_ = 0;
@@ -947,7 +1012,7 @@ bool Compiler::handle(const wasm::Instr& in) {
         bool eqz = last_op_ == op_id(Opcode::I32Eqz);
         if (fused || eqz) {
           uint32_t x = out_.code[p + 2], y = out_.code[p + 3];
-          out_.code.resize(p);
+          retract_last(p);
           stack_.pop_back();
           uint32_t b = pop();
           uint32_t a = pop();

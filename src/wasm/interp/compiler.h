@@ -42,6 +42,14 @@ namespace rw::internal {
   X(I64Store) X(F32Store) X(F64Store) X(I32Store8) X(I32Store16) X(I64Store8) X(I64Store16) \
       X(I64Store32)
 
+// Loop latches: an add whose sum a compare-and-branch tests right away (`i += step; if (i < n)
+// continue`). <W>Add[Imm]<C>[Imm] dst, a, b, c, target: dst = a + b (or imm); jump if dst <C> c
+// (or imm). <W>Add[Imm]Nz dst, a, b, 0, target: jump if the sum is not zero.
+#define RW_LATCHES(X)                                                                            \
+  X(I32, Ne)                                                                                     \
+  X(I32, LtU) X(I32, LtS) X(I32, GtU) X(I32, GtS) X(I64, Ne) X(I64, LtU) X(I64, LtS) X(I64, GtU) \
+      X(I64, GtS)
+
 // Internal operations. The first Opcode::Count_ ids are the wasm opcodes themselves, used for
 // operations that keep their wasm meaning (numeric, memory, tables...); the rest are internal.
 enum class IOp : uint32_t {
@@ -78,7 +86,14 @@ enum class IOp : uint32_t {
 #define RW_X(name) name##Imm,
               RW_STORES(RW_X)
 #undef RW_X
-                  Count_
+#define RW_X(W, C) W##Add##C, W##Add##C##Imm, W##AddImm##C, W##AddImm##C##Imm,
+                  RW_LATCHES(RW_X)
+#undef RW_X
+                      I32AddNz,
+  I32AddImmNz,
+  I64AddNz,
+  I64AddImmNz,
+  Count_
 };
 
 inline constexpr uint32_t op_id(wasm::Opcode op) { return static_cast<uint32_t>(op); }

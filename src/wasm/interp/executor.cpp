@@ -254,14 +254,22 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
       RW_IMM_BINOPS(RW_X)
 #undef RW_X
 #define RW_X(name) &&L_JumpIf##name, &&L_JumpIf##name##Imm,
-          RW_INT_COMPARES(RW_X)
-#undef RW_X
-#define RW_X(name) &&L_SelectIf##name, &&L_SelectIf##name##Imm,
               RW_INT_COMPARES(RW_X)
 #undef RW_X
-#define RW_X(name) &&L_##name##Imm,
-                  RW_STORES(RW_X)
+#define RW_X(name) &&L_SelectIf##name, &&L_SelectIf##name##Imm,
+                  RW_INT_COMPARES(RW_X)
 #undef RW_X
+#define RW_X(name) &&L_##name##Imm,
+                      RW_STORES(RW_X)
+#undef RW_X
+#define RW_X(W, C) \
+  &&L_##W##Add##C, &&L_##W##Add##C##Imm, &&L_##W##AddImm##C, &&L_##W##AddImm##C##Imm,
+                          RW_LATCHES(RW_X)
+#undef RW_X
+          && L_I32AddNz,
+      &&L_I32AddImmNz,
+      &&L_I64AddNz,
+      &&L_I64AddImmNz,
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -1000,6 +1008,51 @@ L_MemoryFill : {
   GEN_I64(I64ShrU, a >> (b & 63))
   GEN_I64(I64Rotl, std::rotl(a, static_cast<int>(b & 63)))
   GEN_I64(I64Rotr, std::rotr(a, static_cast<int>(b & 63)))
+  // Loop latches (RW_LATCHES): dst = a + b, then compare the sum and branch.
+#define LATCH_ONE(label, T, b_expr, c_expr, cond) \
+  label : {                                       \
+    T a = static_cast<T>(fp[pc[2]]) + (b_expr);   \
+    fp[pc[1]] = a;                                \
+    [[maybe_unused]] T b = (c_expr);              \
+    if (cond) BRANCH(pc[5]);                      \
+    pc += 6;                                      \
+    NEXT();                                       \
+  }
+#define IMM32 pc[3]
+#define IMM64 static_cast<uint64_t>(static_cast<int64_t>(S32(pc[3])))
+#define CIMM32 pc[4]
+#define CIMM64 static_cast<uint64_t>(static_cast<int64_t>(S32(pc[4])))
+#define LATCH32(C, cond)                                                             \
+  LATCH_ONE(L_I32Add##C, uint32_t, B32, static_cast<uint32_t>(fp[pc[4]]), cond)      \
+  LATCH_ONE(L_I32Add##C##Imm, uint32_t, B32, CIMM32, cond)                           \
+  LATCH_ONE(L_I32AddImm##C, uint32_t, IMM32, static_cast<uint32_t>(fp[pc[4]]), cond) \
+  LATCH_ONE(L_I32AddImm##C##Imm, uint32_t, IMM32, CIMM32, cond)
+#define LATCH64(C, cond)                                      \
+  LATCH_ONE(L_I64Add##C, uint64_t, B64, fp[pc[4]], cond)      \
+  LATCH_ONE(L_I64Add##C##Imm, uint64_t, B64, CIMM64, cond)    \
+  LATCH_ONE(L_I64AddImm##C, uint64_t, IMM64, fp[pc[4]], cond) \
+  LATCH_ONE(L_I64AddImm##C##Imm, uint64_t, IMM64, CIMM64, cond)
+  LATCH32(Ne, a != b)
+  LATCH32(LtU, a < b)
+  LATCH32(LtS, S32(a) < S32(b))
+  LATCH32(GtU, a > b)
+  LATCH32(GtS, S32(a) > S32(b))
+  LATCH64(Ne, a != b)
+  LATCH64(LtU, a < b)
+  LATCH64(LtS, S64(a) < S64(b))
+  LATCH64(GtU, a > b)
+  LATCH64(GtS, S64(a) > S64(b))
+  LATCH_ONE(L_I32AddNz, uint32_t, B32, 0, a != 0)
+  LATCH_ONE(L_I32AddImmNz, uint32_t, IMM32, 0, a != 0)
+  LATCH_ONE(L_I64AddNz, uint64_t, B64, 0, a != 0)
+  LATCH_ONE(L_I64AddImmNz, uint64_t, IMM64, 0, a != 0)
+#undef LATCH32
+#undef LATCH64
+#undef LATCH_ONE
+#undef IMM32
+#undef IMM64
+#undef CIMM32
+#undef CIMM64
 L_JumpIfI64Eqz:
   if (fp[pc[1]] == 0) BRANCH(pc[2]);
   pc += 3;
