@@ -7,6 +7,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
@@ -420,22 +421,28 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void Server::Impl::accept(tcp::acceptor& acc, bool admin) {
-  acc.async_accept(net::make_strand(ioc),
-                   [this, &acc, admin](beast::error_code ec, tcp::socket socket) {
-                     if (ec == net::error::operation_aborted || !acc.is_open()) return;
-                     if (!ec) {
-                       if (stopping.load()) {
-                         beast::error_code ignored;
-                         socket.close(ignored);
-                         return;
-                       }
-                       beast::error_code ignored;
-                       socket.set_option(tcp::no_delay(true), ignored);
-                       std::make_shared<Session>(*this, std::move(socket), admin)->start();
-                     }
-                     // Transient errors (EMFILE and friends) must not stop the listener.
-                     accept(acc, admin);
-                   });
+  acc.async_accept(
+      net::make_strand(ioc), [this, &acc, admin](beast::error_code ec, tcp::socket socket) {
+        if (ec == net::error::operation_aborted || !acc.is_open()) return;
+        if (!ec) {
+          if (stopping.load()) {
+            beast::error_code ignored;
+            socket.close(ignored);
+            return;
+          }
+          beast::error_code ignored;
+          socket.set_option(tcp::no_delay(true), ignored);
+          std::make_shared<Session>(*this, std::move(socket), admin)->start();
+        }
+        if (!ec) return accept(acc, admin);
+        // Transient errors (EMFILE and friends) must not stop the listener, nor
+        // make it spin: try again a little later.
+        auto timer =
+            std::make_shared<net::steady_timer>(acc.get_executor(), std::chrono::milliseconds(50));
+        timer->async_wait([this, &acc, admin, timer](beast::error_code) {
+          if (acc.is_open()) accept(acc, admin);
+        });
+      });
 }
 
 namespace {

@@ -48,6 +48,12 @@ struct Running {
   }
 };
 
+std::string sanitized(std::string name) {
+  for (char& ch : name)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return name;
+}
+
 // Starts a server with one worker on "/"; skips the test when the runtime or module is absent.
 std::optional<Running> serve(runtime::WorkerConfig worker_config) {
   if (!kHaveRuntime || !std::filesystem::exists(worker_config.module_path)) return std::nullopt;
@@ -61,7 +67,7 @@ std::optional<Running> serve(runtime::WorkerConfig worker_config) {
   config.workers = {worker_config};
   config.routes = {{"/", "", worker_config.name}};
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  config.failure_log = ::testing::TempDir() + "/rewind_real_" + info->name() + "_" +
+  config.failure_log = ::testing::TempDir() + "/rewind_real_" + sanitized(info->name()) + "_" +
                        std::to_string(::getpid()) + ".log";
   std::remove(config.failure_log.c_str());
   auto server = Server::create(config, {worker.value()});
@@ -133,10 +139,19 @@ TEST(RealWorker, CounterRollsBackPanicsAndAborts) {
       << metrics;
 }
 
-TEST(RealWorker, ChaosFailuresNeverFailOtherRequests) {
+struct ChaosSetup {
+  const char* module;
+  runtime::PanicMode on_panic;
+  runtime::AbortMode on_abort;
+};
+class Chaos : public ::testing::TestWithParam<ChaosSetup> {};
+
+TEST_P(Chaos, FailuresOfEveryKindNeverFailOtherRequests) {
   runtime::WorkerConfig c;
   c.name = "chaos";
-  c.module_path = example("chaos.wasm");
+  c.module_path = example(GetParam().module);
+  c.on_panic = GetParam().on_panic;
+  c.on_abort = GetParam().on_abort;
   c.instances = 2;
   c.limits.cpu_per_request = std::chrono::milliseconds(100);
   c.limits.max_memory_pages = 64 * 16;
@@ -219,6 +234,14 @@ TEST(RealWorker, ShutdownDrainsTheWorker) {
   s->server->stop();
   EXPECT_THROW(HttpClient client(s->port()), boost::system::system_error);
 }
+
+INSTANTIATE_TEST_SUITE_P(RealWorker, Chaos,
+                         ::testing::Values(ChaosSetup{"chaos.wasm", runtime::PanicMode::Keep,
+                                                      runtime::AbortMode::Reset},
+                                           ChaosSetup{"chaos.wasm", runtime::PanicMode::Rollback,
+                                                      runtime::AbortMode::Rollback},
+                                           ChaosSetup{"chaos.exnref.wasm", runtime::PanicMode::Keep,
+                                                      runtime::AbortMode::Reset}));
 
 }  // namespace
 }  // namespace rw::server
