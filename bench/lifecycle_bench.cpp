@@ -180,21 +180,24 @@ void BM_CheckpointCommit(benchmark::State& state) {
 }
 BENCHMARK(BM_CheckpointCommit);
 
-// A trivial call: plain, with checkpoint/commit around it, and through a rollback-mode worker.
+// A trivial call: plain, with checkpoint/commit around it, and through a worker in rollback mode
+// (checkpoint per call) and in reset mode (none).
 void BM_TrivialCall(benchmark::State& state) {
   int mode = static_cast<int>(state.range(0));
   std::unique_ptr<Env> env;
   std::unique_ptr<WorkerInstance> worker;
-  if (mode == 2) {
-    WorkerOptions o;
-    o.policy.on_abort = RecoveryPolicy::OnAbort::Rollback;
-    o.policy.on_panic = RecoveryPolicy::OnPanic::Rollback;
+  if (mode >= 2) {
+    WorkerOptions o;  // mode 3: the default policy (reset on abort, keep on panic): no checkpoint
+    if (mode == 2) {
+      o.policy.on_abort = RecoveryPolicy::OnAbort::Rollback;
+      o.policy.on_panic = RecoveryPolicy::OnPanic::Rollback;
+    }
     worker = WorkerInstance::create(Module::from_text(module_text(16)).value(), o).value();
   } else {
     env = std::make_unique<Env>(16, mode == 1);
   }
   Function f =
-      mode == 2 ? *worker->instance().get_function("trivial") : *env->inst->get_function("trivial");
+      mode >= 2 ? *worker->instance().get_function("trivial") : *env->inst->get_function("trivial");
   rw::Value arg = I32(1);
   std::span<const rw::Value> args(&arg, 1);
   for (auto _ : state) {
@@ -209,9 +212,12 @@ void BM_TrivialCall(benchmark::State& state) {
       benchmark::DoNotOptimize(worker->call(f, args));
     }
   }
-  state.SetLabel(mode == 0 ? "plain" : mode == 1 ? "checkpointed" : "worker(rollback mode)");
+  state.SetLabel(mode == 0   ? "plain"
+                 : mode == 1 ? "checkpointed"
+                 : mode == 2 ? "worker(rollback mode)"
+                             : "worker(reset mode)");
 }
-BENCHMARK(BM_TrivialCall)->ArgName("mode")->Arg(0)->Arg(1)->Arg(2);
+BENCHMARK(BM_TrivialCall)->ArgName("mode")->Arg(0)->Arg(1)->Arg(2)->Arg(3);
 
 // Store-heavy guest loop: untracked memory, tracked (reset mode: no checkpoint), checkpointed.
 void BM_StoreLoop(benchmark::State& state) {

@@ -238,6 +238,9 @@ struct LifecycleImpl {
   LifecycleStats stats;
 
   std::vector<std::unique_ptr<MemoryTracker>> memories;
+  MemoryTracker* memory0 = nullptr;  // memories[0], or null
+  uint64_t checkpoints = 0;
+  bool has_passive_segments = false;
 
   // Mutable globals, their snapshot values and their values at checkpoint.
   std::vector<GlobalInst*> globals;
@@ -283,6 +286,7 @@ struct LifecycleImpl {
 
 }  // namespace internal
 
+using internal::GlobalInst;
 using internal::kTrackPageShift;
 using internal::LifecycleImpl;
 using internal::MemoryTracker;
@@ -514,6 +518,8 @@ Result<std::unique_ptr<Lifecycle>> Lifecycle::attach(Instance& instance,
     if (!items.empty()) impl->passive_elems.push_back({i, std::move(items)});
   }
   impl->elem_checkpoint.resize(impl->passive_elems.size());
+  impl->has_passive_segments = !impl->passive_datas.empty() || !impl->passive_elems.empty();
+  impl->memory0 = impl->memories.empty() ? nullptr : impl->memories[0].get();
 
   // Tracking on: every page matches the image (stamp 0), epoch 1.
   for (auto& t : impl->memories) {
@@ -525,22 +531,31 @@ Result<std::unique_ptr<Lifecycle>> Lifecycle::attach(Instance& instance,
   return std::make_unique<Lifecycle>(std::move(impl));
 }
 
+// The per-call price of rollback mode: keep it to a handful of loads and stores (the common module
+// has one memory, a few mutable globals, tables that do not change, no passive segments).
 void Lifecycle::checkpoint() {
   LifecycleImpl& L = *impl_;
-  for (auto& t : L.memories) t->checkpoint();
-  for (size_t i = 0; i < L.globals.size(); ++i) L.global_checkpoint[i] = L.globals[i]->value;
+  if (L.memory0) {
+    L.memory0->checkpoint();
+    for (size_t i = 1; i < L.memories.size(); ++i) L.memories[i]->checkpoint();
+  }
+  GlobalInst* const* globals = L.globals.data();
+  uint64_t* saved = L.global_checkpoint.data();
+  for (size_t i = 0, n = L.globals.size(); i < n; ++i) saved[i] = globals[i]->value;
   for (auto& ts : L.tables) {
     if (ts.checkpoint_valid && ts.writes_at_checkpoint == ts.table->writes) continue;
     ts.checkpoint_elems = ts.table->elems;
     ts.writes_at_checkpoint = ts.table->writes;
     ts.checkpoint_valid = true;
   }
-  for (size_t i = 0; i < L.passive_datas.size(); ++i)
-    L.data_checkpoint[i] = L.inst->data_dropped[L.passive_datas[i]];
-  for (size_t i = 0; i < L.passive_elems.size(); ++i)
-    L.elem_checkpoint[i] = !L.inst->elem_segments[L.passive_elems[i].index].empty();
+  if (L.has_passive_segments) {
+    for (size_t i = 0; i < L.passive_datas.size(); ++i)
+      L.data_checkpoint[i] = L.inst->data_dropped[L.passive_datas[i]];
+    for (size_t i = 0; i < L.passive_elems.size(); ++i)
+      L.elem_checkpoint[i] = !L.inst->elem_segments[L.passive_elems[i].index].empty();
+  }
   L.checkpoint_active = true;
-  ++L.stats.checkpoints;
+  ++L.checkpoints;
 }
 
 void Lifecycle::commit() {
@@ -602,6 +617,7 @@ bool Lifecycle::in_checkpoint() const { return impl_->checkpoint_active; }
 
 LifecycleStats Lifecycle::stats() const {
   LifecycleStats s = impl_->stats;
+  s.checkpoints = impl_->checkpoints;
   for (const auto& t : impl_->memories) {
     s.dirty_pages += t->dirty.size();
     s.checkpoint_pages += impl_->checkpoint_active ? t->undo_pages.size() : 0;
