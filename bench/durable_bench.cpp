@@ -105,7 +105,7 @@ void Arguments(benchmark::internal::Benchmark* b) {
   b->ArgNames({"group", "objects", "full"});
   for (int full : {1, 0})
     for (int group : {0, 1})
-      for (int objects : {1, 100}) b->Args({group, objects, full});
+      for (int objects : {1, 10, 100}) b->Args({group, objects, full});
 }
 
 BENCHMARK(BM_DurableWrites)->Apply(Arguments)->UseRealTime()->Unit(benchmark::kMillisecond)
