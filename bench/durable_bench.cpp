@@ -108,8 +108,66 @@ void Arguments(benchmark::internal::Benchmark* b) {
       for (int objects : {1, 10, 100}) b->Args({group, objects, full});
 }
 
-BENCHMARK(BM_DurableWrites)->Apply(Arguments)->UseRealTime()->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_DurableWrites)
+    ->Apply(Arguments)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
     ->MinTime(1.0);
+
+// Reads inside a call: a get of a committed key, and a list of 100 entries, from one object of
+// 10,000 keys (100-byte values), with a few of the call's own writes to merge.
+class ReadFixture {
+ public:
+  ReadFixture() {
+    dir_ = scratch_dir();
+    StorageOptions options;
+    options.path = dir_ + "/ns.db";
+    storage_ = Storage::open(options).value();
+    Transaction tx = storage_->begin("object");
+    for (int i = 0; i < 10000; ++i) tx.put(key(i), std::string(100, 'v'));
+    (void)tx.commit();
+  }
+  ~ReadFixture() {
+    storage_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  static std::string key(int i) {
+    char buf[16];
+    snprintf(buf, sizeof buf, "key-%06d", i);
+    return buf;
+  }
+  Storage& storage() { return *storage_; }
+
+ private:
+  std::string dir_;
+  std::shared_ptr<Storage> storage_;
+};
+
+void BM_Get(benchmark::State& state) {
+  ReadFixture fixture;
+  Transaction tx = fixture.storage().begin("object");
+  tx.put(ReadFixture::key(5), "own write");
+  int i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(tx.get(ReadFixture::key(i)));
+    i = (i + 7919) % 10000;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Get);
+
+void BM_List100(benchmark::State& state) {
+  ReadFixture fixture;
+  Transaction tx = fixture.storage().begin("object");
+  for (int i = 0; i < 10000; i += 50) tx.remove(ReadFixture::key(i));
+  ListOptions list;
+  list.prefix = "key-00";
+  list.limit = 100;
+  for (auto _ : state) benchmark::DoNotOptimize(tx.list(list));
+  state.SetItemsProcessed(state.iterations() * 100);
+}
+BENCHMARK(BM_List100);
 
 }  // namespace
 
