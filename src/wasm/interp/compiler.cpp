@@ -110,6 +110,22 @@ uint32_t latch_variant(uint32_t add, uint32_t jump) {
   return 0;
 }
 
+// JumpIf<cmp> with its operands swapped (a < b is b > a), for register forms; or 0.
+uint32_t mirrored_jump(uint32_t jump) {
+  using O = Opcode;
+  const std::pair<O, O> mirrors[] = {
+      {O::I32Eq, O::I32Eq},   {O::I32Ne, O::I32Ne},   {O::I32LtU, O::I32GtU},
+      {O::I32GtU, O::I32LtU}, {O::I32LtS, O::I32GtS}, {O::I32GtS, O::I32LtS},
+      {O::I32LeU, O::I32GeU}, {O::I32GeU, O::I32LeU}, {O::I32LeS, O::I32GeS},
+      {O::I32GeS, O::I32LeS}, {O::I64Eq, O::I64Eq},   {O::I64Ne, O::I64Ne},
+      {O::I64LtU, O::I64GtU}, {O::I64GtU, O::I64LtU}, {O::I64LtS, O::I64GtS},
+      {O::I64GtS, O::I64LtS}, {O::I64LeU, O::I64GeU}, {O::I64GeU, O::I64LeU},
+      {O::I64LeS, O::I64GeS}, {O::I64GeS, O::I64LeS}};
+  for (const auto& [from, to] : mirrors)
+    if (jump == compare_jump(from, false)) return compare_jump(to, false);
+  return 0;
+}
+
 // The immediate-value form of a store.
 uint32_t store_imm_variant(Opcode op) {
 #define RW_X(name) Opcode::name,
@@ -363,9 +379,19 @@ class Compiler {
   }
   // Emits the jump's op and operands; the caller writes the target word next.
   void emit_cond_jump(const CondJump& j) {
-    // A loop latch: the add just emitted computed the value this jump tests.
-    if (last_start_ != kNone && last_start_ + 4 == pos() && out_.code[last_start_ + 1] == j.a) {
-      uint32_t fused = latch_variant(last_op_, j.op);
+    // A loop latch: the add just emitted computed the value this jump tests (as the left operand;
+    // `n != i` and friends test it on the right, which the mirrored compare turns around).
+    if (last_start_ != kNone && last_start_ + 4 == pos()) {
+      uint32_t sum = out_.code[last_start_ + 1];
+      uint32_t fused = 0;
+      CondJump jj = j;
+      if (j.a == sum) {
+        fused = latch_variant(last_op_, j.op);
+      } else if (j.has_b && j.b == sum) {
+        jj.op = mirrored_jump(j.op);
+        std::swap(jj.a, jj.b);
+        if (jj.op) fused = latch_variant(last_op_, jj.op);
+      }
       if (fused) {
         uint32_t add = last_start_;
         uint32_t dst = out_.code[add + 1], a = out_.code[add + 2], b = out_.code[add + 3];
@@ -374,7 +400,7 @@ class Compiler {
         word(dst);
         word(a);
         word(b);
-        word(j.has_b ? j.b : 0);
+        word(jj.has_b ? jj.b : 0);
         return;
       }
     }

@@ -1,0 +1,161 @@
+// The compiler's fused instructions (compare+select, folded address additions, immediate store
+// values, loop latches, results computed into the result slot, backward-branch ticks) must keep
+// exact wasm semantics, including at the edges where a naive fusion would differ.
+
+#include <chrono>
+
+#include "test_util.h"
+
+namespace rw::testing {
+namespace {
+
+constexpr std::string_view kFusions = R"(
+(module
+  (memory 1)
+  ;; i32.add of a constant folded into the address: the sum wraps at 32 bits before the offset.
+  (func (export "load_wrapped") (param i32) (result i32)
+    (i32.load8_u offset=4 (i32.add (local.get 0) (i32.const 0x10000))))
+  (func (export "store_wrapped") (param i32 i32)
+    (i32.store8 offset=2 (i32.add (local.get 0) (i32.const 0x10000)) (local.get 1)))
+  ;; The local is written between the add and the load: the load must see the old sum.
+  (func (export "load_after_set") (param i32) (result i32)
+    (i32.store8 (i32.const 8) (i32.const 42))
+    (i32.add (local.get 0) (i32.const 1))
+    (local.set 0 (i32.const 100))
+    (i32.load8_u))
+  (func (export "tee_add") (param i32) (result i32)
+    (local.tee 0 (i32.add (local.get 0) (i32.const 5)))
+    (local.get 0)
+    (i32.add))
+  ;; Immediate store values, sign-extended: i64.store of -2 writes all eight bytes.
+  (func (export "store_i64_neg") (result i64)
+    (i64.store (i32.const 16) (i64.const -2))
+    (i64.load (i32.const 16)))
+  (func (export "store_i64_wide") (result i64)
+    (i64.store (i32.const 16) (i64.const 0x1_0000_0001))
+    (i64.load (i32.const 16)))
+  (func (export "store_f32") (result f32)
+    (f32.store (i32.const 24) (f32.const -1.5))
+    (f32.load (i32.const 24)))
+  (func (export "store_oob")
+    (i32.store8 (i32.const 65536) (i32.const 1)))
+  ;; Compare + select, and select on eqz (operands swapped).
+  (func (export "select_gtu") (param i32 i32 i32) (result i32)
+    (select (local.get 0) (local.get 1) (i32.gt_u (local.get 2) (i32.const 10))))
+  (func (export "select_lts64") (param i64 i64 i64 i64) (result i64)
+    (select (local.get 0) (local.get 1) (i64.lt_s (local.get 2) (local.get 3))))
+  (func (export "select_eqz") (param i32 i32 i32) (result i32)
+    (select (local.get 0) (local.get 1) (i32.eqz (local.get 2))))
+  ;; Loop latches: counter on the left, on the right (mirrored), i64, and a count-down to zero.
+  (func (export "latch_left") (param i32) (result i32) (local i32 i32)
+    (loop $l
+      (local.set 2 (i32.add (local.get 2) (local.get 1)))
+      (br_if $l (i32.lt_u (local.tee 1 (i32.add (local.get 1) (i32.const 1))) (local.get 0))))
+    (local.get 2))
+  (func (export "latch_right") (param i32) (result i32) (local i32 i32)
+    (loop $l
+      (local.set 2 (i32.add (local.get 2) (i32.const 3)))
+      (br_if $l (i32.gt_s (local.get 0) (local.tee 1 (i32.add (local.get 1) (i32.const 1))))))
+    (local.get 2))
+  (func (export "latch_i64") (param i64) (result i64) (local i64 i64)
+    (loop $l
+      (local.set 2 (i64.add (local.get 2) (i64.const 1)))
+      (br_if $l (i64.ne (local.tee 1 (i64.add (local.get 1) (i64.const -3))) (local.get 0))))
+    (local.get 2))
+  (func (export "latch_countdown") (param i32) (result i32) (local i32)
+    (loop $l
+      (local.set 1 (i32.add (local.get 1) (i32.const 2)))
+      (br_if $l (local.tee 0 (i32.add (local.get 0) (i32.const -1)))))
+    (local.get 1))
+  ;; The result computed into slot 0, which is also the parameter it reads.
+  (func (export "result_reads_param") (param i32 i32) (result i32)
+    (i32.sub (local.get 1) (local.get 0)))
+  (func $fib (export "fib") (param i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
+      (then (local.get 0))
+      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                     (call $fib (i32.sub (local.get 0) (i32.const 2))))))))
+)";
+
+class Fusion : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    inst_ = instantiate(store_, kFusions);
+    ASSERT_NE(inst_, nullptr);
+  }
+  CallResult run(std::string_view name, std::initializer_list<Value> args = {}) {
+    CallResult r = call(store_, inst_, name, args);
+    EXPECT_TRUE(r.ok()) << name << ": " << r.message;
+    return r;
+  }
+  Store store_{spec_options()};
+  Instance* inst_ = nullptr;
+};
+
+TEST_F(Fusion, FoldedAddressWrapsAt32BitsBeforeTheOffset) {
+  // 0xffff0004 + 0x10000 wraps to 4, plus offset 2: byte 6. Read back through the other offset.
+  run("store_wrapped", {i32(static_cast<int32_t>(0xffff0004u)), i32(0xab)});
+  EXPECT_EQ(run("load_wrapped", {i32(static_cast<int32_t>(0xffff0002u))}).values.at(0).as_i32(),
+            0xab);
+  // Without the wrap these addresses would be far out of bounds.
+  EXPECT_EQ(run("load_wrapped", {i32(static_cast<int32_t>(0xffff000au))}).values.at(0).as_i32(), 0);
+  // No wrap, past the end: a trap, not a read at a wrapped address.
+  CallResult r = call(store_, inst_, "load_wrapped", {i32(0xfffc)});
+  EXPECT_EQ(r.outcome, Outcome::Abort);
+  EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
+}
+
+TEST_F(Fusion, PendingAddressSeesTheLocalBeforeItIsWritten) {
+  EXPECT_EQ(run("load_after_set", {i32(7)}).values.at(0).as_i32(), 42);  // address 8, not 101
+  EXPECT_EQ(run("tee_add", {i32(10)}).values.at(0).as_i32(), 30);
+}
+
+TEST_F(Fusion, ImmediateStoreValues) {
+  EXPECT_EQ(run("store_i64_neg").values.at(0).as_i64(), -2);
+  EXPECT_EQ(run("store_i64_wide").values.at(0).as_i64(), 0x1'0000'0001);
+  EXPECT_EQ(run("store_f32").values.at(0).as_f32(), -1.5f);
+  CallResult r = call(store_, inst_, "store_oob");
+  EXPECT_EQ(r.outcome, Outcome::Abort);
+  EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
+}
+
+TEST_F(Fusion, CompareAndSelect) {
+  EXPECT_EQ(run("select_gtu", {i32(1), i32(2), i32(11)}).values.at(0).as_i32(), 1);
+  EXPECT_EQ(run("select_gtu", {i32(1), i32(2), i32(10)}).values.at(0).as_i32(), 2);
+  EXPECT_EQ(run("select_gtu", {i32(1), i32(2), i32(-1)}).values.at(0).as_i32(), 1);  // unsigned
+  EXPECT_EQ(run("select_lts64", {i64(5), i64(6), i64(-1), i64(0)}).values.at(0).as_i64(), 5);
+  EXPECT_EQ(run("select_lts64", {i64(5), i64(6), i64(0), i64(-1)}).values.at(0).as_i64(), 6);
+  EXPECT_EQ(run("select_eqz", {i32(1), i32(2), i32(0)}).values.at(0).as_i32(), 1);
+  EXPECT_EQ(run("select_eqz", {i32(1), i32(2), i32(9)}).values.at(0).as_i32(), 2);
+}
+
+TEST_F(Fusion, LoopLatches) {
+  EXPECT_EQ(run("latch_left", {i32(5)}).values.at(0).as_i32(), 0 + 1 + 2 + 3 + 4);
+  EXPECT_EQ(run("latch_left", {i32(0)}).values.at(0).as_i32(), 0);  // body runs once
+  EXPECT_EQ(run("latch_right", {i32(4)}).values.at(0).as_i32(), 12);
+  EXPECT_EQ(run("latch_right", {i32(-5)}).values.at(0).as_i32(), 3);  // signed compare
+  EXPECT_EQ(run("latch_i64", {i64(-9)}).values.at(0).as_i64(), 3);
+  EXPECT_EQ(run("latch_countdown", {i32(4)}).values.at(0).as_i32(), 8);
+}
+
+TEST_F(Fusion, ResultComputedIntoSlotZero) {
+  EXPECT_EQ(run("result_reads_param", {i32(3), i32(10)}).values.at(0).as_i32(), 7);
+  EXPECT_EQ(run("fib", {i32(20)}).values.at(0).as_i32(), 6765);
+}
+
+TEST(FusionLimits, DeadlineStopsALoopOfFusedLatches) {
+  StoreOptions options;
+  options.limits.cpu_time_per_call = std::chrono::milliseconds(50);
+  Store store(options);
+  // A latch that never exits (the counter wraps long after the deadline).
+  Instance* inst = instantiate(store, R"((module (func (export "spin") (local i64)
+    (loop $l (br_if $l (i64.ne (local.tee 0 (i64.add (local.get 0) (i64.const 1)))
+                               (i64.const 0)))))))");
+  ASSERT_NE(inst, nullptr);
+  CallResult r = call(store, inst, "spin");
+  EXPECT_EQ(r.outcome, Outcome::Abort);
+  EXPECT_EQ(r.trap, TrapKind::CpuLimit);
+}
+
+}  // namespace
+}  // namespace rw::testing
