@@ -634,7 +634,8 @@ bool Compiler::run(std::string& error) {
   }
   uint32_t scratch_base = L_ + max_height_;
   for (uint32_t p : scratch_refs_) out_.code[p] += scratch_base;
-  out_.frame_slots = scratch_base + scratch_max_;
+  // At least kZeroedLocals slots past the parameters: a call zeroes that many unconditionally.
+  out_.frame_slots = std::max(scratch_base + scratch_max_, out_.num_params + kZeroedLocals);
   return true;
 }
 

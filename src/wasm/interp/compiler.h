@@ -113,6 +113,10 @@ struct Handler {
   uint32_t exn_slot = UINT32_MAX;  // legacy catch: where the caught exception is kept for rethrow
 };
 
+// A call zeroes this many slots after the parameters without looking at the count (the locals,
+// then operand stack slots whose contents do not matter), so frames have at least that many.
+inline constexpr uint32_t kZeroedLocals = 4;
+
 struct CompiledFunc {
   std::vector<uint32_t> code;
   uint32_t num_params = 0;

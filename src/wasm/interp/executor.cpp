@@ -352,18 +352,15 @@ enter_guest : {
   }
   // Zero the declared locals. Never call memset for zero locals: with a zero size glibc's
   // AVX-512 memset issues a fully masked store that can touch the unmapped page below the value
-  // stack, which costs a slow microcode assist on every call. A few locals are zeroed inline:
-  // a libc call per guest call costs more than the stores.
+  // stack, which costs a slow microcode assist on every call. Up to kZeroedLocals are zeroed by
+  // plain stores, without a branch on the count (frames always have room for them).
   {
     uint64_t* locals = nfp + cc->num_params;
-    switch (uint32_t n = cc->num_locals - cc->num_params) {
-      case 4: locals[3] = 0; [[fallthrough]];
-      case 3: locals[2] = 0; [[fallthrough]];
-      case 2: locals[1] = 0; [[fallthrough]];
-      case 1: locals[0] = 0; [[fallthrough]];
-      case 0: break;
-      default: std::memset(locals, 0, n * sizeof(uint64_t)); break;
-    }
+    uint32_t n = cc->num_locals - cc->num_params;
+    static_assert(kZeroedLocals == 4);
+    locals[0] = locals[1] = locals[2] = locals[3] = 0;
+    if (__builtin_expect(n > kZeroedLocals, 0))
+      std::memset(locals + kZeroedLocals, 0, (n - kZeroedLocals) * sizeof(uint64_t));
   }
   if (tail) {
     frames.back() = Frame{callee, cc, nfp, nullptr};
