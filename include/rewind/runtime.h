@@ -111,8 +111,7 @@ class Worker {
   // Stops admitting requests and waits for in-flight ones to finish.
   virtual void drain() = 0;
 
-  // Called (on the request's thread) for every failure, after recovery. Unset: the record's
-  // to_json() line goes to this process's stderr.
+  // Called (on the request's thread) for every failure, after recovery.
   std::function<void(const FailureRecord&)> on_failure;
   // Called for every line a guest logs, on the thread running it. Unset: one JSON line per
   // record on this process's stderr. Set before the first request.

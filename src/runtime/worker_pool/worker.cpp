@@ -171,12 +171,7 @@ class PoolWorker final : public Worker {
         }
         if (record.action != "none") ++stats_.recoveries;
       }
-      if (on_failure) {
-        on_failure(record);
-      } else {
-        std::string line = to_json(record) + "\n";
-        fwrite(line.data(), 1, line.size(), stderr);
-      }
+      if (on_failure) on_failure(record);
       result.failure = std::move(record);
     }
     result.duration = Clock::now() - started;
@@ -251,7 +246,7 @@ class PoolWorker final : public Worker {
     } else {
       record.action = "reset";
       instance.consecutive_failures = 0;
-      record.recovery_time = Clock::now() - started;  // provisional, for the reinit's view
+      // The reinit export sees the record before the recovery time is known: 0.
       auto reset = instance.reset(to_json(record));
       if (!reset) {
         record.action = "reset_failed";
