@@ -27,6 +27,13 @@ constexpr std::string_view kFusions = R"(
     (local.tee 0 (i32.add (local.get 0) (i32.const 5)))
     (local.get 0)
     (i32.add))
+;; i32.wrap_i64 folded into the address: only the low 32 bits count.
+  (func (export "load_wrap64") (param i64) (result i32)
+    (i32.store8 (i32.const 3) (i32.const 77))
+    (i32.load8_u offset=1 (i32.wrap_i64 (local.get 0))))
+  (func (export "store_wrap64") (param i64 i32) (result i32)
+    (i32.store8 (i32.wrap_i64 (local.get 0)) (local.get 1))
+    (i32.load8_u (i32.const 9)))
   ;; Immediate store values, sign-extended: i64.store of -2 writes all eight bytes.
   (func (export "store_i64_neg") (result i64)
     (i64.store (i32.const 16) (i64.const -2))
@@ -101,6 +108,14 @@ TEST_F(Fusion, FoldedAddressWrapsAt32BitsBeforeTheOffset) {
   EXPECT_EQ(run("load_wrapped", {i32(static_cast<int32_t>(0xffff000au))}).values.at(0).as_i32(), 0);
   // No wrap, past the end: a trap, not a read at a wrapped address.
   CallResult r = call(store_, inst_, "load_wrapped", {i32(0xfffc)});
+  EXPECT_EQ(r.outcome, Outcome::Abort);
+  EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
+}
+
+TEST_F(Fusion, WrappedI64Address) {
+  EXPECT_EQ(run("load_wrap64", {i64(0x7'0000'0002)}).values.at(0).as_i32(), 77);
+  EXPECT_EQ(run("store_wrap64", {i64(-0x1'0000'0000 + 9), i32(5)}).values.at(0).as_i32(), 5);
+  CallResult r = call(store_, inst_, "load_wrap64", {i64(0xffff)});  // 0xffff + 1: out of bounds
   EXPECT_EQ(r.outcome, Outcome::Abort);
   EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
 }

@@ -304,6 +304,15 @@ class Compiler {
       stack_.pop_back();
       return {e.local, static_cast<uint32_t>(e.value)};
     }
+    // An address just computed by i32.wrap_i64: the executor truncates addresses to 32 bits
+    // anyway, so the access can read the i64 directly.
+    if (!stack_.empty() && stack_.back().materialized() && last_dst_pos_ != kNone &&
+        last_dst_height_ == height() - 1 && last_op_ == op_id(Opcode::I32WrapI64)) {
+      uint32_t src = out_.code[last_dst_pos_ + 1];
+      retract_last(last_dst_pos_ - 1);
+      stack_.pop_back();
+      return {src, 0};
+    }
     return {pop(), 0};
   }
   void materialize(uint32_t i) {
