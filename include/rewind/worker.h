@@ -125,6 +125,8 @@ class WorkerInstance {
   const std::optional<RecoveryRecord>& last_failure() const;
   Store& store() const;
   Instance& instance() const;
+  // In rollback mode the checkpoint of the last ok call is left open (the next call replaces it),
+  // so a rollback() through this handle between calls would undo that call.
   Lifecycle& lifecycle() const;
   const std::shared_ptr<const Snapshot>& snapshot() const;
 
