@@ -1,0 +1,13 @@
+(module
+  (memory (export "mem") 1 4)
+  (data (i32.const 16) "hello\00world")
+  (data $passive "\01\02\03")
+  (func (export "copy") (param i32 i32 i32)
+    (memory.copy (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "init") (param i32)
+    (memory.init $passive (local.get 0) (i32.const 0) (i32.const 3))
+    (data.drop $passive))
+  (func (export "grow") (param i32) (result i32)
+    (memory.grow (local.get 0)))
+  (func (export "load") (param i32) (result i64)
+    (i64.load16_s offset=2 align=1 (local.get 0))))

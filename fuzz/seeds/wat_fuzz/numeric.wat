@@ -1,0 +1,11 @@
+(module
+  (func (export "conv") (param f64) (result i32 i64 f32)
+    (i32.trunc_sat_f64_s (local.get 0))
+    (i64.trunc_f64_u (f64.abs (local.get 0)))
+    (f32.demote_f64 (f64.nearest (local.get 0))))
+  (func (export "bits") (param i64) (result i64)
+    (i64.rotl (i64.popcnt (local.get 0)) (i64.extend_i32_s (i32.wrap_i64 (local.get 0)))))
+  (func (export "div") (param i32 i32) (result i32)
+    (i32.rem_s (local.get 0) (local.get 1)))
+  (func (export "nan") (result f32)
+    (f32.copysign (f32.const nan:0x200000) (f32.const -0x1.8p-3))))
