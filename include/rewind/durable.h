@@ -149,7 +149,7 @@ class Transaction {
   bool open_ = true;
   // key -> new value, or nullopt for a delete. std::string compares as unsigned bytes, which is
   // SQLite's BLOB order, so merging with the committed rows is a plain ordered merge.
-  std::map<Bytes, std::optional<Bytes>> writes_;
+  std::map<Bytes, std::optional<Bytes>, std::less<>> writes_;
   size_t pending_bytes_ = 0;
 };
 
@@ -167,7 +167,8 @@ class Storage {
   const StorageOptions& options() const;
   StorageStats stats() const;
 
-  // Removes every key of an object, durably.
+  // Removes every key of an object, durably. For the runtime to call while no call of the object
+  // is in progress: a transaction open on the object meanwhile would write its keys back.
   Result<void> erase_object(std::string_view object_id);
 
   explicit Storage(std::shared_ptr<detail::StorageImpl> impl);

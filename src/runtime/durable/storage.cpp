@@ -26,7 +26,7 @@ struct ReadConnection {
 // is blocked until `done`, so the leader of its batch may read it without copying.
 struct PendingCommit {
   const Bytes* object_id = nullptr;
-  const std::map<Bytes, std::optional<Bytes>>* writes = nullptr;
+  const std::map<Bytes, std::optional<Bytes>, std::less<>>* writes = nullptr;
   bool erase_object = false;
   bool done = false;
   std::string error;  // empty on success
@@ -276,7 +276,7 @@ std::optional<Bytes> Transaction::get(std::string_view key) {
   const StorageLimits& limits = storage_->options.limits;
   if (key.size() > limits.max_key_bytes)
     too_large(StorageError::Kind::KeyTooLarge, "key", key.size(), limits.max_key_bytes);
-  if (auto it = writes_.find(Bytes(key)); it != writes_.end()) return it->second;
+  if (auto it = writes_.find(key); it != writes_.end()) return it->second;
   detail::ReaderLease reader(*storage_);
   detail::Statement& s = reader->get;
   detail::StatementReset reset(s);
@@ -293,7 +293,7 @@ void Transaction::put(std::string_view key, std::string_view value) {
     too_large(StorageError::Kind::KeyTooLarge, "key", key.size(), limits.max_key_bytes);
   if (value.size() > limits.max_value_bytes)
     too_large(StorageError::Kind::ValueTooLarge, "value", value.size(), limits.max_value_bytes);
-  auto it = writes_.find(Bytes(key));
+  auto it = writes_.find(key);
   size_t old = it == writes_.end() ? 0 : key.size() + (it->second ? it->second->size() : 0);
   size_t next = pending_bytes_ - old + key.size() + value.size();
   if (next > limits.max_transaction_bytes)
@@ -309,7 +309,7 @@ void Transaction::put(std::string_view key, std::string_view value) {
 bool Transaction::remove(std::string_view key) {
   bool existed = get(key).has_value();  // checks open and the key size
   const StorageLimits& limits = storage_->options.limits;
-  auto it = writes_.find(Bytes(key));
+  auto it = writes_.find(key);
   size_t old = it == writes_.end() ? 0 : key.size() + (it->second ? it->second->size() : 0);
   size_t next = pending_bytes_ - old + key.size();
   if (next > limits.max_transaction_bytes)
