@@ -34,6 +34,21 @@ constexpr std::string_view kFusions = R"(
   (func (export "store_wrap64") (param i64 i32) (result i32)
     (i32.store8 (i32.wrap_i64 (local.get 0)) (local.get 1))
     (i32.load8_u (i32.const 9)))
+;; An i32.add of two locals folded into the address (register-register form), wrapping too.
+  (func (export "load_rr") (param i32 i32) (result i32)
+    (i32.store16 (i32.const 40) (i32.const 0x1234))
+    (i32.load16_u offset=8 (i32.add (local.get 0) (local.get 1))))
+  (func (export "store_rr") (param i32 i32 i64) (result i64)
+    (i64.store32 offset=4 (i32.add (local.get 0) (local.get 1)) (local.get 2))
+    (i64.load32_u (i32.const 48)))
+  ;; The second local is written before the pending sum is used.
+  (func (export "rr_after_set") (param i32 i32) (result i32)
+    (i32.store8 (i32.const 12) (i32.const 99))
+    (i32.add (local.get 0) (local.get 1))
+    (local.set 1 (i32.const 1000))
+    (i32.load8_u))
+  (func (export "rr_result") (param i32 i32) (result i32)
+    (i32.add (local.get 1) (local.get 0)))
   ;; Immediate store values, sign-extended: i64.store of -2 writes all eight bytes.
   (func (export "store_i64_neg") (result i64)
     (i64.store (i32.const 16) (i64.const -2))
@@ -118,6 +133,17 @@ TEST_F(Fusion, WrappedI64Address) {
   CallResult r = call(store_, inst_, "load_wrap64", {i64(0xffff)});  // 0xffff + 1: out of bounds
   EXPECT_EQ(r.outcome, Outcome::Abort);
   EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
+}
+
+TEST_F(Fusion, RegisterRegisterAddress) {
+  EXPECT_EQ(run("load_rr", {i32(30), i32(2)}).values.at(0).as_i32(), 0x1234);
+  EXPECT_EQ(run("load_rr", {i32(-8), i32(40)}).values.at(0).as_i32(), 0x1234);  // wraps
+  EXPECT_EQ(run("store_rr", {i32(-4), i32(48), i64(-1)}).values.at(0).as_i64(), 0xffffffff);
+  CallResult r = call(store_, inst_, "load_rr", {i32(65530), i32(0)});
+  EXPECT_EQ(r.outcome, Outcome::Abort);
+  EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
+  EXPECT_EQ(run("rr_after_set", {i32(10), i32(2)}).values.at(0).as_i32(), 99);
+  EXPECT_EQ(run("rr_result", {i32(-3), i32(10)}).values.at(0).as_i32(), 7);
 }
 
 TEST_F(Fusion, PendingAddressSeesTheLocalBeforeItIsWritten) {

@@ -49,7 +49,8 @@ struct Ctrl {
 struct Entry {
   uint32_t local = kNone;
   bool is_const = false;
-  bool is_addr = false;  // i32 `local + value`
+  bool is_addr = false;  // i32 `local + value`, or `local + local2` when local2 is set
+  uint32_t local2 = kNone;
   uint64_t value = 0;
   bool materialized() const { return local == kNone && !is_const; }
   bool pending_local() const { return local != kNone && !is_addr; }
@@ -124,6 +125,15 @@ uint32_t mirrored_jump(uint32_t jump) {
   for (const auto& [from, to] : mirrors)
     if (jump == compare_jump(from, false)) return compare_jump(to, false);
   return 0;
+}
+
+// The register-register address form of a load or store.
+uint32_t two_slot_variant(Opcode op) {
+#define RW_X(name) Opcode::name,
+  constexpr Opcode kAccesses[] = {RW_LOADS(RW_X) RW_STORES(RW_X)};
+#undef RW_X
+  return op_id(IOp::I32LoadRR) +
+         static_cast<uint32_t>(index_in(kAccesses, std::size(kAccesses), op));
 }
 
 // The immediate-value form of a store.
@@ -297,12 +307,19 @@ class Compiler {
       word(static_cast<uint32_t>(value >> 32));
     }
   }
-  // Pops a memory address: (slot, addend) with the address u32(slot + addend).
-  std::pair<uint32_t, uint32_t> pop_address() {
-    if (!stack_.empty() && stack_.back().is_addr) {
+  // A memory address: u32(slot + addend), or u32(slot + fp[addend]) for the register-register
+  // form of the access (two_slots).
+  struct Address {
+    uint32_t slot = 0, addend = 0;
+    bool two_slots = false;
+  };
+  Address pop_address(bool allow_two_slots) {
+    if (!stack_.empty() && stack_.back().is_addr &&
+        (allow_two_slots || stack_.back().local2 == kNone)) {
       Entry e = stack_.back();
       stack_.pop_back();
-      return {e.local, static_cast<uint32_t>(e.value)};
+      if (e.local2 != kNone) return {e.local, e.local2, true};
+      return {e.local, static_cast<uint32_t>(e.value), false};
     }
     // An address just computed by i32.wrap_i64: the executor truncates addresses to 32 bits
     // anyway, so the access can read the i64 directly.
@@ -311,19 +328,23 @@ class Compiler {
       uint32_t src = out_.code[last_dst_pos_ + 1];
       retract_last(last_dst_pos_ - 1);
       stack_.pop_back();
-      return {src, 0};
+      return {src, 0, false};
     }
-    return {pop(), 0};
+    return {pop(), 0, false};
+  }
+  // Emits a pending address addition into slot `dst`.
+  void emit_address_add(uint32_t dst, const Entry& e) {
+    begin(e.local2 != kNone ? op_id(Opcode::I32Add) : op_id(IOp::I32AddImm));
+    word(dst);
+    word(e.local);
+    word(e.local2 != kNone ? e.local2 : static_cast<uint32_t>(e.value));
   }
   void materialize(uint32_t i) {
     Entry& e = stack_[i];
     if (e.is_addr) {
       Entry pending = e;
       e = Entry{};
-      begin(op_id(IOp::I32AddImm));
-      word(L_ + i);
-      word(pending.local);
-      word(static_cast<uint32_t>(pending.value));
+      emit_address_add(L_ + i, pending);
       return;
     }
     if (e.is_const) {
@@ -344,7 +365,7 @@ class Compiler {
   }
   void flush_local(uint32_t local) {
     for (uint32_t i = 0; i < height(); ++i)
-      if (stack_[i].local == local) materialize(i);
+      if (stack_[i].local == local || stack_[i].local2 == local) materialize(i);
   }
   void set_height(uint32_t h) {
     stack_.resize(h);
@@ -476,6 +497,13 @@ class Compiler {
       begin(op_id(IOp::Ret));
       return;
     }
+    if (nr == 1 && height() == 1 && stack_[0].is_addr) {  // likewise for a pending addition
+      Entry e = stack_[0];
+      stack_.pop_back();
+      emit_address_add(0, e);
+      begin(op_id(IOp::Ret));
+      return;
+    }
     flush_all();
     if (height() < nr) {
       broken_ = true;
@@ -544,6 +572,15 @@ class Compiler {
     word(a);
   }
   void emit_binary(Opcode op) {
+    if (op == Opcode::I32Add && height() >= 2 && stack_.back().pending_local() &&
+        stack_[height() - 2].pending_local()) {
+      Entry& a = stack_[height() - 2];
+      a.is_addr = true;
+      a.local2 = stack_.back().local;
+      stack_.pop_back();
+      last_dst_pos_ = kNone;
+      return;
+    }
     uint32_t imm_op = imm_variant(op);
     if (imm_op && !stack_.empty() && stack_.back().is_const) {
       uint64_t v = stack_.back().value;
@@ -1095,10 +1132,7 @@ bool Compiler::handle(const wasm::Instr& in) {
         Entry e = stack_[top];
         stack_.pop_back();
         flush_local(k);
-        begin(op_id(IOp::I32AddImm));
-        word(k);
-        word(e.local);
-        word(static_cast<uint32_t>(e.value));
+        emit_address_add(k, e);
         last_dst_pos_ = kNone;
         if (op == Opcode::LocalTee) push_local(k);
         return true;
@@ -1175,12 +1209,12 @@ bool Compiler::handle(const wasm::Instr& in) {
     case Opcode::I64Load16U:
     case Opcode::I64Load32S:
     case Opcode::I64Load32U: {
-      auto [a, addend] = pop_address();
-      begin(op_id(op));
+      Address a = pop_address(/*allow_two_slots=*/true);
+      begin(a.two_slots ? two_slot_variant(op) : op_id(op));
       push_result();
-      word(a);
+      word(a.slot);
       word(static_cast<uint32_t>(in.mem.offset));
-      word(addend);
+      word(a.addend);
       return true;
     }
     case Opcode::I32Store:
@@ -1204,12 +1238,12 @@ bool Compiler::handle(const wasm::Instr& in) {
       } else {
         v = pop();
       }
-      auto [a, addend] = pop_address();
-      begin(imm ? store_imm_variant(op) : op_id(op));
-      word(a);
+      Address a = pop_address(/*allow_two_slots=*/!imm);
+      begin(imm ? store_imm_variant(op) : a.two_slots ? two_slot_variant(op) : op_id(op));
+      word(a.slot);
       word(v);
       word(static_cast<uint32_t>(in.mem.offset));
-      word(addend);
+      word(a.addend);
       return true;
     }
     case Opcode::MemorySize: {

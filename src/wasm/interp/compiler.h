@@ -35,6 +35,14 @@ namespace rw::internal {
       X(I64Add) X(I64Sub) X(I64Mul) X(I64And) X(I64Or) X(I64Xor) X(I64Shl) X(I64ShrS) X(I64ShrU) \
           X(I64Rotl) X(I64Rotr) RW_INT_COMPARES(X)
 
+// Loads (and the stores below) also exist with a register-register address: `<access>RR ...,
+// offset, slot2` addresses u32(fp[slot] + fp[slot2]) + offset (an i32.add of two locals folded).
+#define RW_LOADS(X)                                                                        \
+  X(I32Load)                                                                               \
+  X(I64Load)                                                                               \
+  X(F32Load) X(F64Load) X(I32Load8S) X(I32Load8U) X(I32Load16S) X(I32Load16U) X(I64Load8S) \
+      X(I64Load8U) X(I64Load16S) X(I64Load16U) X(I64Load32S) X(I64Load32U)
+
 // Stores that also exist with an immediate value (`<store>Imm address, imm, offset, addend`; the
 // value is the immediate sign-extended from 32 bits).
 #define RW_STORES(X)                                                                        \
@@ -93,7 +101,10 @@ enum class IOp : uint32_t {
   I32AddImmNz,
   I64AddNz,
   I64AddImmNz,
-  Count_
+#define RW_X(name) name##RR,
+  RW_LOADS(RW_X) RW_STORES(RW_X)
+#undef RW_X
+      Count_
 };
 
 inline constexpr uint32_t op_id(wasm::Opcode op) { return static_cast<uint32_t>(op); }

@@ -270,6 +270,9 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
       &&L_I32AddImmNz,
       &&L_I64AddNz,
       &&L_I64AddImmNz,
+#define RW_X(name) &&L_##name##RR,
+      RW_LOADS(RW_X) RW_STORES(RW_X)
+#undef RW_X
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -744,16 +747,19 @@ L_RefFunc:
 // Loads and stores: op, [dst,] address slot, [value slot,] offset, addend. The address is
 // u32(slot + addend) + offset: the compiler folds an `i32.add` of a constant into the addend (it
 // wraps at 32 bits, unlike the offset).
-#define LOAD(name, T, expr)                                                                \
-  L_##name : {                                                                             \
-    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[2]] + pc[4])) + pc[3]; \
-    if (ea + sizeof(T) > mem_size) goto oob;                                               \
-    T v;                                                                                   \
-    std::memcpy(&v, mem + ea, sizeof(T));                                                  \
-    fp[pc[1]] = (expr);                                                                    \
-    pc += 5;                                                                               \
-    NEXT();                                                                                \
+#define LOAD_AT(name, T, addend, expr)                                                        \
+  L_##name : {                                                                                \
+    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[2]] + (addend))) + pc[3]; \
+    if (ea + sizeof(T) > mem_size) goto oob;                                                  \
+    T v;                                                                                      \
+    std::memcpy(&v, mem + ea, sizeof(T));                                                     \
+    fp[pc[1]] = (expr);                                                                       \
+    pc += 5;                                                                                  \
+    NEXT();                                                                                   \
   }
+#define LOAD(name, T, expr)     \
+  LOAD_AT(name, T, pc[4], expr) \
+  LOAD_AT(name##RR, T, fp[pc[4]], expr)
   LOAD(I32Load, uint32_t, v)
   LOAD(I64Load, uint64_t, v)
   LOAD(F32Load, uint32_t, v)
@@ -769,22 +775,25 @@ L_RefFunc:
   LOAD(I64Load32S, int32_t, static_cast<uint64_t>(static_cast<int64_t>(v)))
   LOAD(I64Load32U, uint32_t, static_cast<uint64_t>(v))
 #undef LOAD
+#undef LOAD_AT
 
-#define STORE_AT(name, T, value)                                                           \
-  L_##name : {                                                                             \
-    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[1]] + pc[4])) + pc[3]; \
-    if (ea + sizeof(T) > mem_size) goto oob;                                               \
-    T v = static_cast<T>(value);                                                           \
-    if (__builtin_expect(track_stamps != nullptr, 0) &&                                    \
-        page_write_unrecorded(track_stamps, track_epoch, ea, sizeof(T)))                   \
-      record_first_write(mem0, ea, sizeof(T));                                             \
-    std::memcpy(mem + ea, &v, sizeof(T));                                                  \
-    pc += 5;                                                                               \
-    NEXT();                                                                                \
+#define STORE_AT(name, T, addend, value)                                                      \
+  L_##name : {                                                                                \
+    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[1]] + (addend))) + pc[3]; \
+    if (ea + sizeof(T) > mem_size) goto oob;                                                  \
+    T v = static_cast<T>(value);                                                              \
+    if (__builtin_expect(track_stamps != nullptr, 0) &&                                       \
+        page_write_unrecorded(track_stamps, track_epoch, ea, sizeof(T)))                      \
+      record_first_write(mem0, ea, sizeof(T));                                                \
+    std::memcpy(mem + ea, &v, sizeof(T));                                                     \
+    pc += 5;                                                                                  \
+    NEXT();                                                                                   \
   }
-#define STORE(name, T)         \
-  STORE_AT(name, T, fp[pc[2]]) \
-  STORE_AT(name##Imm, T, static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(pc[2]))))
+#define STORE(name, T)                        \
+  STORE_AT(name, T, pc[4], fp[pc[2]])         \
+  STORE_AT(name##RR, T, fp[pc[4]], fp[pc[2]]) \
+  STORE_AT(name##Imm, T, pc[4],               \
+           static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(pc[2]))))
   STORE(I32Store, uint32_t)
   STORE(I64Store, uint64_t)
   STORE(F32Store, uint32_t)
