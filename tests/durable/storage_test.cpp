@@ -487,6 +487,23 @@ TEST(StorageOpenTest, UnopenableDatabasesGiveAnError) {
       << storage.error().message;
 }
 
+TEST(StorageOpenTest, LimitsTheGuestInterfaceCannotExpressAreRefused) {
+  ScratchDir dir;
+  auto refused = [&](auto change) {
+    StorageOptions options;
+    options.path = dir.file("ns.db");
+    change(options.limits);
+    auto storage = Storage::open(options);
+    if (storage.ok()) return false;
+    EXPECT_NE(storage.error().message.find("limits must"), std::string::npos);
+    return true;
+  };
+  EXPECT_TRUE(refused([](StorageLimits& l) { l.max_value_bytes = size_t{1} << 31; }));
+  EXPECT_TRUE(refused([](StorageLimits& l) { l.max_key_bytes = 0; }));
+  EXPECT_TRUE(refused([](StorageLimits& l) { l.max_list_limit = 0; }));
+  EXPECT_FALSE(refused([](StorageLimits& l) { l.max_value_bytes = 256 << 20; }));
+}
+
 TEST(StorageOpenTest, ANewerSchemaIsRefused) {
   ScratchDir dir;
   std::string path = dir.file("ns.db");

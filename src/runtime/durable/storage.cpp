@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -414,6 +415,15 @@ Storage::Storage(std::shared_ptr<detail::StorageImpl> impl) : impl_(std::move(im
 Storage::~Storage() = default;
 
 Result<std::shared_ptr<Storage>> Storage::open(StorageOptions options) {
+  // Guest results are i32 lengths, so a key and value with their list framing must fit in one.
+  const StorageLimits& limits = options.limits;
+  constexpr uint64_t kMaxGuestLength = INT32_MAX;
+  if (limits.max_key_bytes == 0 || limits.max_list_limit == 0 ||
+      uint64_t{limits.max_key_bytes} + limits.max_value_bytes + 8 > kMaxGuestLength)
+    return Error{Error::Kind::Other,
+                 "storage " + options.path +
+                     ": limits must allow keys of at least 1 byte and a list of at least 1 entry, "
+                     "and key + value + 8 must not exceed 2^31 - 1 bytes"};
   auto impl = std::make_shared<detail::StorageImpl>();
   impl->options = std::move(options);
   try {
