@@ -92,9 +92,16 @@ struct Server::Impl {
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   tcp::acceptor acceptor{net::make_strand(ioc)};
   tcp::acceptor admin_acceptor{net::make_strand(ioc)};
-  std::unique_ptr<net::thread_pool> guest_pool;
+  // Per worker: its own guest threads (one per instance), so a slow or overloaded worker never
+  // holds up another's requests, and a count of requests admitted but not yet answered.
+  struct GuestLane {
+    std::unique_ptr<net::thread_pool> pool;
+    uint32_t threads = 1;
+    uint32_t capacity = 1;  // instances + max_queued_requests; beyond it: 503
+    std::atomic<uint32_t> pending{0};
+  };
+  std::vector<std::unique_ptr<GuestLane>> lanes;
   std::vector<std::thread> io_threads;
-  uint32_t guest_thread_count = 1;
 
   std::string id_prefix;
   std::atomic<uint64_t> id_counter{0};
@@ -250,10 +257,15 @@ class Session : public std::enable_shared_from_this<Session> {
     request.request_id = request_id_;
     stream_.expires_never();
 
-    net::post(*server_.guest_pool,
-              [self = shared_from_this(), request = std::move(request)]() mutable {
-                self->run_guest(std::move(request));
-              });
+    // Admission: the worker's queue is bounded, and so is what waits for it here.
+    auto& lane = *server_.lanes[static_cast<size_t>(worker_)];
+    if (lane.pending.fetch_add(1, std::memory_order_relaxed) >= lane.capacity) {
+      lane.pending.fetch_sub(1, std::memory_order_relaxed);
+      return reject(503, "worker overloaded: too many requests waiting", false);
+    }
+    net::post(*lane.pool, [self = shared_from_this(), request = std::move(request)]() mutable {
+      self->run_guest(std::move(request));
+    });
   }
 
   // On a guest thread: the blocking call, then metrics and the failure log, then back to the
@@ -278,6 +290,7 @@ class Session : public std::enable_shared_from_this<Session> {
       result.response.body = error_body(
           502, "the worker answered an invalid status " + std::to_string(bad), request_id_);
     }
+    srv.lanes[static_cast<size_t>(worker_)]->pending.fetch_sub(1, std::memory_order_relaxed);
     auto elapsed = std::chrono::steady_clock::now() - started_;
     srv.metrics.record(worker_, result.response.status, elapsed,
                        result.failure ? &*result.failure : nullptr);
@@ -508,12 +521,15 @@ Result<std::unique_ptr<Server>> Server::create(
   impl->id_prefix = fmt::format("{:08x}", rd());
 
   unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  uint32_t guest_threads = impl->config.guest_threads;
-  if (guest_threads == 0) {
-    for (const auto& w : impl->config.workers) guest_threads += w.instances ? w.instances : hw;
-    guest_threads = std::min<uint32_t>(guest_threads, 256);
+  for (const auto& worker : impl->workers) {
+    auto lane = std::make_unique<Impl::GuestLane>();
+    const auto& wc = worker->config();
+    uint32_t instances = wc.instances ? wc.instances : hw;
+    lane->threads = impl->config.guest_threads ? impl->config.guest_threads
+                                               : std::min<uint32_t>(instances, 256);
+    lane->capacity = instances + wc.limits.max_queued_requests;
+    impl->lanes.push_back(std::move(lane));
   }
-  impl->guest_thread_count = std::max<uint32_t>(guest_threads, 1);
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -536,7 +552,7 @@ void Server::start() {
   Impl& s = *impl_;
   if (s.started.exchange(true)) return;
   s.work.emplace(s.ioc.get_executor());
-  s.guest_pool = std::make_unique<net::thread_pool>(s.guest_thread_count);
+  for (auto& lane : s.lanes) lane->pool = std::make_unique<net::thread_pool>(lane->threads);
   s.accept(s.acceptor, false);
   if (s.config.admin_enabled) s.accept(s.admin_acceptor, true);
   unsigned threads =
@@ -583,7 +599,7 @@ void Server::stop() {
   // Whatever is still open after the timeout is cut off.
   for_each_session([](Session& session) { session.close_now(); });
   for (const auto& worker : s.workers) worker->drain();
-  s.guest_pool->join();
+  for (auto& lane : s.lanes) lane->pool->join();
   s.work.reset();
   {
     std::unique_lock lock(s.sessions_mu);

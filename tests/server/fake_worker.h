@@ -67,6 +67,8 @@ class FakeWorker : public runtime::Worker {
   const runtime::WorkerConfig& config() const override { return config_; }
   void drain() override { drained.store(true); }
 
+  runtime::WorkerConfig& mutable_config() { return config_; }
+
   runtime::Request last_request() {
     std::lock_guard lock(mu_);
     return last_request_;

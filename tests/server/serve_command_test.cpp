@@ -108,7 +108,7 @@ TEST(ServeCommand, ConfigurationErrorsExitWith2AndNameTheKey) {
       ::testing::TempDir() + "/rewind_serve_bad_" + std::to_string(getpid()) + ".toml";
   std::ofstream(path) << "[[worker]]\nname = \"w\"\nmodule = \"w.wasm\"\non_panic = \"explode\"\n";
   Child c = spawn({"serve", "--config", path});
-  std::string err = Child::read_until(c.err, std::regex("on_panic"));
+  std::string err = Child::read_until(c.err, std::regex("on_panic.*\n"));
   EXPECT_EQ(c.wait(), 2);
   EXPECT_NE(err.find("key 'on_panic'"), std::string::npos) << err;
 
@@ -124,7 +124,7 @@ TEST(ServeCommand, AMissingModuleExitsWith1) {
   if (!std::filesystem::exists(kRewind)) GTEST_SKIP() << "rewind not built";
   Child c = spawn(
       {"serve", "/nonexistent/worker.wasm", "--listen", "127.0.0.1:0", "--admin-listen", "off"});
-  std::string err = Child::read_until(c.err, std::regex("worker"));
+  std::string err = Child::read_until(c.err, std::regex("worker\\.wasm.*\n"));
   EXPECT_EQ(c.wait(), 1);
   EXPECT_NE(err.find("/nonexistent/worker.wasm"), std::string::npos) << err;
 }

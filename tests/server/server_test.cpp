@@ -324,6 +324,53 @@ TEST_F(ServerTest, SlowGuestsDoNotStallOtherConnections) {
   EXPECT_EQ(slow.get().status, 200);
 }
 
+TEST_F(ServerTest, ASlowWorkerDoesNotDelayAnother) {
+  std::vector<std::future<testing::HttpResponse>> slow;
+  for (int i = 0; i < 4; ++i)
+    slow.push_back(std::async(std::launch::async, [&] { return http_get(port_, "/main/slow"); }));
+  while (main_->in_flight.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the other two are queued
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(http_get(port_, "/api/fast").status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(250));
+  for (auto& f : slow) EXPECT_EQ(f.get().status, 200);
+}
+
+TEST(ServerOverload, OverloadedWorkerAnswers503) {
+  auto worker = std::make_shared<FakeWorker>("w");
+  worker->mutable_config().instances = 1;
+  worker->mutable_config().limits.max_queued_requests = 1;
+  ServerConfig config;
+  config.listen = {"127.0.0.1", 0};
+  config.admin_enabled = false;
+  config.workers.resize(1);
+  config.workers[0].name = "w";
+  config.routes = {{"/", "", "w"}};
+  auto server = Server::create(config, {worker});
+  ASSERT_TRUE(server.ok()) << server.error().message;
+  server.value()->start();
+  uint16_t port = server.value()->port();
+  // One runs, one waits; the third finds the queue full.
+  std::vector<std::future<testing::HttpResponse>> calls;
+  for (int i = 0; i < 3; ++i)
+    calls.push_back(std::async(std::launch::async, [&] { return http_get(port, "/slow"); }));
+  int ok = 0, overloaded = 0;
+  for (auto& f : calls) {
+    auto r = f.get();
+    if (r.status == 200) ++ok;
+    if (r.status == 503) {
+      ++overloaded;
+      EXPECT_NE(r.body.find("overloaded"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(ok, 2);
+  EXPECT_EQ(overloaded, 1);
+  EXPECT_EQ(worker->calls.load(), 2);
+  // Capacity comes back once the queue drains.
+  EXPECT_EQ(http_get(port, "/x").status, 200);
+  server.value()->stop();
+}
+
 TEST_F(ServerTest, GracefulShutdownFinishesInFlightRequests) {
   HttpClient idle(port_);
   EXPECT_EQ(idle.request("GET", "/main").status, 200);
