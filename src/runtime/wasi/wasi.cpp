@@ -15,6 +15,8 @@
 #include <random>
 #include <thread>
 
+#include "wasm/interp/runtime.h"  // note_write: dirty-page tracking for the lifecycle layer
+
 namespace rw::wasi {
 
 // Guest structures are little-endian; we copy them field by field with memcpy.
@@ -75,7 +77,9 @@ constexpr size_t kMaxPathLength = 4096;
 class GuestMemory {
  public:
   explicit GuestMemory(std::optional<Memory> memory)
-      : base_(memory ? memory->data() : nullptr), size_(memory ? memory->size_bytes() : 0) {}
+      : base_(memory ? memory->data() : nullptr),
+        size_(memory ? memory->size_bytes() : 0),
+        impl_(memory ? memory->impl() : nullptr) {}
 
   bool contains(uint32_t address, uint64_t length) const {
     return static_cast<uint64_t>(address) + length <= size_;
@@ -83,6 +87,10 @@ class GuestMemory {
   // Pointer to [address, address + length), or nullptr when it is not inside the memory.
   uint8_t* range(uint32_t address, uint64_t length) const {
     if (!contains(address, length) || base_ == nullptr) return nullptr;
+    // These writes bypass the engine's store path: report them to the lifecycle layer's
+    // dirty-page tracking (docs/lifecycle.md) so rollback and reset undo them. Ranges only read
+    // are reported too, which costs a page copy at most and keeps this one line.
+    internal::note_write(impl_, address, length);
     return base_ + address;
   }
   template <class T>
@@ -103,6 +111,7 @@ class GuestMemory {
  private:
   uint8_t* base_;
   uint64_t size_;
+  internal::MemoryInst* impl_;
 };
 
 Errno from_host_errno(int error) {
