@@ -49,6 +49,20 @@ constexpr std::string_view kFusions = R"(
     (i32.load8_u))
   (func (export "rr_result") (param i32 i32) (result i32)
     (i32.add (local.get 1) (local.get 0)))
+;; Storing zero into a local still holding its initial zero is skipped; every other one is not.
+  (func (export "zero_after_write") (result i32) (local i32)
+    (local.set 0 (i32.const 5))
+    (local.set 0 (i32.const 0))
+    (local.get 0))
+  (func (export "zero_in_loop") (param i32) (result i32) (local i32 i32)
+    (loop $l
+      (local.set 2 (i32.add (local.get 2) (local.get 1)))
+      (local.set 1 (i32.const 0))
+      (local.set 1 (i32.add (local.get 1) (i32.const 7)))
+      (br_if $l (local.tee 0 (i32.add (local.get 0) (i32.const -1)))))
+    (local.get 2))
+  (func (export "zero_tee") (result i32) (local i32 i64)
+    (i32.add (local.tee 0 (i32.const 0)) (i32.wrap_i64 (local.get 1))))
   ;; Immediate store values, sign-extended: i64.store of -2 writes all eight bytes.
   (func (export "store_i64_neg") (result i64)
     (i64.store (i32.const 16) (i64.const -2))
@@ -144,6 +158,15 @@ TEST_F(Fusion, RegisterRegisterAddress) {
   EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
   EXPECT_EQ(run("rr_after_set", {i32(10), i32(2)}).values.at(0).as_i32(), 99);
   EXPECT_EQ(run("rr_result", {i32(-3), i32(10)}).values.at(0).as_i32(), 7);
+}
+
+TEST_F(Fusion, ZeroStoresIntoFreshLocals) {
+  EXPECT_EQ(run("zero_after_write").values.at(0).as_i32(), 0);
+  EXPECT_EQ(run("zero_in_loop", {i32(3)}).values.at(0).as_i32(), 14);
+  EXPECT_EQ(run("zero_tee").values.at(0).as_i32(), 0);
+  // Locals are zero on every call, also after a call that left other values in the frame.
+  EXPECT_EQ(run("latch_left", {i32(5)}).values.at(0).as_i32(), 10);
+  EXPECT_EQ(run("zero_in_loop", {i32(1)}).values.at(0).as_i32(), 0);
 }
 
 TEST_F(Fusion, PendingAddressSeesTheLocalBeforeItIsWritten) {

@@ -247,6 +247,7 @@ class Compiler {
   uint32_t pos() const { return static_cast<uint32_t>(out_.code.size()); }
   // A label: no fusion may reach across it.
   void bind_here() {
+    zero_locals_.clear();  // a label: the code here is no longer only reached from the entry
     last_dst_pos_ = kNone;
     last_start_ = prev_start_ = kNone;
   }
@@ -626,6 +627,8 @@ class Compiler {
   std::vector<uint32_t> scratch_refs_;
   uint32_t last_dst_pos_ = kNone, last_dst_height_ = 0;
   uint32_t last_op_ = 0;
+  // Until the first label: which locals still hold their initial zero (params never do).
+  std::vector<uint8_t> zero_locals_;
   uint32_t last_start_ = kNone;  // position of the last instruction emitted since a label
   uint32_t prev_start_ = kNone, prev_op_ = 0;  // and of the one before
   const int32_t* dispatch_ = dispatch_offsets();
@@ -655,6 +658,8 @@ bool Compiler::run(std::string& error) {
   exn_locals_base_ = out_.num_params + body.local_count;
   L_ = exn_locals_base_ + max_legacy_try_depth(bytes, body.code_begin);
   out_.num_locals = L_;
+  zero_locals_.assign(exn_locals_base_, 0);
+  std::fill(zero_locals_.begin() + out_.num_params, zero_locals_.end(), 1);
 
   Ctrl func;
   func.kind = CtrlKind::Func;
@@ -1127,6 +1132,16 @@ bool Compiler::handle(const wasm::Instr& in) {
       uint32_t k = in.index;
       if (k >= L_ || stack_.empty()) return false;
       uint32_t top = height() - 1;
+      // Declared locals start at zero: storing zero into one not yet written, on the straight
+      // line from the function's entry, changes nothing (clang emits that at function starts).
+      if (k < zero_locals_.size() && zero_locals_[k] && stack_[top].is_const &&
+          stack_[top].value == 0) {
+        stack_.pop_back();
+        last_dst_pos_ = kNone;
+        if (op == Opcode::LocalTee) push_const(0);
+        return true;
+      }
+      if (k < zero_locals_.size()) zero_locals_[k] = 0;
       bool top_is_k = stack_[top].pending_local() && stack_[top].local == k;
       if (stack_[top].is_addr) {
         Entry e = stack_[top];
