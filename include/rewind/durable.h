@@ -28,6 +28,8 @@ namespace rw::durable {
 // lexicographically by unsigned byte (memcmp order, shorter first on a common prefix).
 using Bytes = std::string;
 
+// Storage::open refuses limits the i32 guest interface cannot express (key + value + 8 bytes
+// above 2^31 - 1) and zero key or list limits.
 struct StorageLimits {
   size_t max_key_bytes = 2048;
   size_t max_value_bytes = 1 << 20;
@@ -120,6 +122,8 @@ class Transaction {
   const Bytes& object_id() const { return object_id_; }
   bool open() const { return open_; }
 
+  // get, put, remove and list throw StorageError: a limit kind (the transaction is unchanged),
+  // Closed, or Io when SQLite cannot read.
   std::optional<Bytes> get(std::string_view key);
   void put(std::string_view key, std::string_view value);
   // Returns whether the key existed (in the committed state or this call's writes).
