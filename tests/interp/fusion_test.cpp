@@ -63,6 +63,17 @@ constexpr std::string_view kFusions = R"(
     (local.get 2))
   (func (export "zero_tee") (result i32) (local i32 i64)
     (i32.add (local.tee 0 (i32.const 0)) (i32.wrap_i64 (local.get 1))))
+;; Division by a constant: immediate forms only where no trap is possible.
+  (func (export "divs") (param i32 i64) (result i64)
+    (i64.add
+      (i64.extend_i32_u
+        (i32.xor (i32.div_u (local.get 0) (i32.const 10))
+                 (i32.xor (i32.rem_s (local.get 0) (i32.const -7))
+                          (i32.div_u (local.get 0) (i32.const 0x80000000)))))
+      (i64.add (i64.div_s (local.get 1) (i64.const -3)) (i64.rem_u (local.get 1) (i64.const 1000)))))
+  (func (export "div_by_zero") (param i32) (result i32) (i32.div_u (local.get 0) (i32.const 0)))
+  (func (export "div_overflow") (param i32) (result i32) (i32.div_s (local.get 0) (i32.const -1)))
+  (func (export "rem_minus_one") (param i64) (result i64) (i64.rem_s (local.get 0) (i64.const -1)))
   ;; Immediate store values, sign-extended: i64.store of -2 writes all eight bytes.
   (func (export "store_i64_neg") (result i64)
     (i64.store (i32.const 16) (i64.const -2))
@@ -167,6 +178,24 @@ TEST_F(Fusion, ZeroStoresIntoFreshLocals) {
   // Locals are zero on every call, also after a call that left other values in the frame.
   EXPECT_EQ(run("latch_left", {i32(5)}).values.at(0).as_i32(), 10);
   EXPECT_EQ(run("zero_in_loop", {i32(1)}).values.at(0).as_i32(), 0);
+}
+
+TEST_F(Fusion, DivisionByConstants) {
+  auto expect = [](int32_t x, int64_t y) {
+    uint32_t u = static_cast<uint32_t>(x);
+    uint32_t low = (u / 10) ^ (static_cast<uint32_t>(x % -7) ^ (u / 0x80000000u));
+    return static_cast<int64_t>(low) +
+           (y / -3 + static_cast<int64_t>(static_cast<uint64_t>(y) % 1000));
+  };
+  for (int32_t x : {0, 12345, -12345, INT32_MIN})
+    for (int64_t y : {int64_t{0}, int64_t{99999}, int64_t{-99999}, INT64_MIN})
+      EXPECT_EQ(run("divs", {i32(x), i64(y)}).values.at(0).as_i64(), expect(x, y)) << x << " " << y;
+  CallResult r = call(store_, inst_, "div_by_zero", {i32(1)});
+  EXPECT_EQ(r.trap, TrapKind::IntegerDivideByZero);
+  r = call(store_, inst_, "div_overflow", {i32(INT32_MIN)});
+  EXPECT_EQ(r.trap, TrapKind::IntegerOverflow);
+  EXPECT_EQ(run("div_overflow", {i32(5)}).values.at(0).as_i32(), -5);
+  EXPECT_EQ(run("rem_minus_one", {i64(INT64_MIN)}).values.at(0).as_i64(), 0);
 }
 
 TEST_F(Fusion, PendingAddressSeesTheLocalBeforeItIsWritten) {

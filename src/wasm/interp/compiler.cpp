@@ -80,6 +80,19 @@ uint32_t imm_variant(Opcode op) {
   int i = index_in(kImmBinops, std::size(kImmBinops), op);
   return i < 0 ? 0 : op_id(IOp::I32AddImm) + static_cast<uint32_t>(i);
 }
+// The immediate form of a division (RW_DIV_IMMS) when the divisor `v` rules out every trap, or 0.
+uint32_t div_imm_variant(Opcode op, uint64_t v) {
+#define RW_X(name) Opcode::name,
+  constexpr Opcode kDivs[] = {RW_DIV_IMMS(RW_X)};
+#undef RW_X
+  int i = index_in(kDivs, std::size(kDivs), op);
+  if (i < 0) return 0;
+  bool is64 = i >= 4;
+  int64_t d = is64 ? static_cast<int64_t>(v) : static_cast<int32_t>(static_cast<uint32_t>(v));
+  if (d == 0 || d == -1) return 0;
+  if (is64 && d != static_cast<int32_t>(d)) return 0;  // the immediate is 32 bits
+  return op_id(IOp::I32DivSImm) + static_cast<uint32_t>(i);
+}
 uint32_t compare_jump(Opcode op, bool imm) {
   int i = index_in(kCompares, std::size(kCompares), op);
   return op_id(IOp::JumpIfI32Eq) + 2 * static_cast<uint32_t>(i) + (imm ? 1 : 0);
@@ -573,6 +586,18 @@ class Compiler {
     word(a);
   }
   void emit_binary(Opcode op) {
+    if (uint32_t div_op = stack_.empty() || !stack_.back().is_const
+                              ? 0
+                              : div_imm_variant(op, stack_.back().value)) {
+      uint32_t v = static_cast<uint32_t>(stack_.back().value);
+      stack_.pop_back();
+      uint32_t a = pop();
+      begin(div_op);
+      push_result();
+      word(a);
+      word(v);
+      return;
+    }
     if (op == Opcode::I32Add && height() >= 2 && stack_.back().pending_local() &&
         stack_[height() - 2].pending_local()) {
       Entry& a = stack_[height() - 2];

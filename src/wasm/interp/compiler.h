@@ -35,6 +35,11 @@ namespace rw::internal {
       X(I64Add) X(I64Sub) X(I64Mul) X(I64And) X(I64Or) X(I64Xor) X(I64Shl) X(I64ShrS) X(I64ShrU) \
           X(I64Rotl) X(I64Rotr) RW_INT_COMPARES(X)
 
+// Divisions by an immediate that is neither 0 nor -1, so they cannot trap (`<op>Imm dst, a, imm`,
+// sign-extended from 32 bits).
+#define RW_DIV_IMMS(X) \
+  X(I32DivS) X(I32DivU) X(I32RemS) X(I32RemU) X(I64DivS) X(I64DivU) X(I64RemS) X(I64RemU)
+
 // Loads (and the stores below) also exist with a register-register address: `<access>RR ...,
 // offset, slot2` addresses u32(fp[slot] + fp[slot2]) + offset (an i32.add of two locals folded).
 #define RW_LOADS(X)                                                                        \
@@ -104,7 +109,10 @@ enum class IOp : uint32_t {
 #define RW_X(name) name##RR,
   RW_LOADS(RW_X) RW_STORES(RW_X)
 #undef RW_X
-      Count_
+#define RW_X(name) name##Imm,
+      RW_DIV_IMMS(RW_X)
+#undef RW_X
+          Count_
 };
 
 inline constexpr uint32_t op_id(wasm::Opcode op) { return static_cast<uint32_t>(op); }

@@ -273,6 +273,9 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
 #define RW_X(name) &&L_##name##RR,
       RW_LOADS(RW_X) RW_STORES(RW_X)
 #undef RW_X
+#define RW_X(name) &&L_##name##Imm,
+          RW_DIV_IMMS(RW_X)
+#undef RW_X
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -1059,6 +1062,24 @@ L_MemoryFill : {
 #undef IMM64
 #undef CIMM32
 #undef CIMM64
+  // Divisions by an immediate other than 0 and -1 (see RW_DIV_IMMS): no trap is possible.
+#define DIV_IMM(name, T, expr)                                               \
+  L_##name##Imm : {                                                          \
+    T a = static_cast<T>(fp[pc[2]]);                                         \
+    T b = static_cast<T>(static_cast<int64_t>(static_cast<int32_t>(pc[3]))); \
+    fp[pc[1]] = (expr);                                                      \
+    pc += 4;                                                                 \
+    NEXT();                                                                  \
+  }
+  DIV_IMM(I32DivS, int32_t, U32(a / b))
+  DIV_IMM(I32DivU, uint32_t, U32(a / b))
+  DIV_IMM(I32RemS, int32_t, U32(a % b))
+  DIV_IMM(I32RemU, uint32_t, U32(a % b))
+  DIV_IMM(I64DivS, int64_t, static_cast<uint64_t>(a / b))
+  DIV_IMM(I64DivU, uint64_t, a / b)
+  DIV_IMM(I64RemS, int64_t, static_cast<uint64_t>(a % b))
+  DIV_IMM(I64RemU, uint64_t, a % b)
+#undef DIV_IMM
 L_JumpIfI64Eqz:
   if (fp[pc[1]] == 0) BRANCH(pc[2]);
   pc += 3;
