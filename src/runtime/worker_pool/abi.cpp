@@ -181,7 +181,8 @@ void request_body_read(CallState& s, GuestMemory& m, std::span<const Value> a, s
   const std::string& body = current_request(s, m).body;
   m.range(u32(a[0]), u32(a[1]));
   uint64_t offset = std::min<uint64_t>(s.body_offset, body.size());
-  size_t n = std::min<uint64_t>(body.size() - offset, u32(a[1]));
+  // At most INT32_MAX per read, so the i32 result is never negative.
+  size_t n = std::min<uint64_t>({body.size() - offset, u32(a[1]), INT32_MAX});
   auto out = m.writable(u32(a[0]), static_cast<uint32_t>(n));
   if (n) std::memcpy(out.data(), body.data() + offset, n);
   s.body_offset = offset + n;
