@@ -1114,7 +1114,7 @@ bool Compiler::handle(const wasm::Instr& in) {
         uint32_t fused = select_variant(last_op_);
         bool eqz = last_op_ == op_id(Opcode::I32Eqz);
         if (fused || eqz) {
-          uint32_t x = out_.code[p + 2], y = out_.code[p + 3];
+          uint32_t x = out_.code[p + 2], y = eqz ? 0 : out_.code[p + 3];  // eqz: 3 words
           retract_last(p);
           stack_.pop_back();
           uint32_t b = pop();
