@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "rewind/durable.h"
+#include "rewind/lifecycle.h"
 #include "test_util.h"
 
 namespace rw::durable {
@@ -132,6 +133,31 @@ TEST_F(GuestStorageTest, PutGetDeleteThroughTheGuest) {
   Transaction after = storage_->begin("obj");
   EXPECT_EQ(after.get("k\0y"s), std::nullopt);
   EXPECT_EQ(after.get("k"), "v");
+}
+
+// storage_get and storage_list copy into guest memory from the host side. Those bytes are part
+// of the call's effects: a rolled-back call must not leave them behind.
+TEST_F(GuestStorageTest, BytesTheHostCopiesInAreUndoneByRollback) {
+  Transaction tx = storage_->begin("obj");
+  context_->transaction = &tx;
+  ASSERT_EQ(guest_put("key", "fresh"), 0);
+  write(0, "key");
+  write(1000, "stale");
+  write(3000, std::string(32, '.'));
+
+  auto snapshot = Snapshot::capture(*instance_);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.error().to_string();
+  auto lifecycle = Lifecycle::attach(*instance_, snapshot.value());
+  ASSERT_TRUE(lifecycle.ok()) << lifecycle.error().to_string();
+
+  (*lifecycle)->checkpoint();
+  EXPECT_EQ(call_ok("get", {0, 3, 1000, 64}), 5);
+  EXPECT_GT(call_ok("list", {0, 3, 0, kFromStart, 10, 3000, 32}), 0);
+  EXPECT_EQ(read(1000, 5), "fresh");
+  ASSERT_TRUE((*lifecycle)->rollback());
+  EXPECT_EQ(read(1000, 5), "stale");
+  EXPECT_EQ(read(3000, 32), std::string(32, '.'));
+  context_->transaction = nullptr;
 }
 
 TEST_F(GuestStorageTest, LimitsComeBackAsErrorCodes) {

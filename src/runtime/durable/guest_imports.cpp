@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "rewind/durable.h"
+#include "rewind/lifecycle.h"
 
 namespace rw::durable {
 
@@ -35,6 +36,14 @@ class GuestMemory {
       fail("range [" + hex(ptr) + ", " + hex(uint64_t{ptr} + len) + ") is outside linear memory (" +
            std::to_string(size) + " bytes)");
     return {memory_->data() + ptr, len};
+  }
+
+  // A range the host is about to write through raw pointers: reported to the lifecycle layer
+  // first, so rollback and reset undo these bytes like the guest's own stores.
+  std::span<uint8_t> writable(uint32_t ptr, uint32_t len) const {
+    auto r = range(ptr, len);
+    if (!r.empty()) note_memory_write(*memory_, ptr, len);
+    return r;
   }
 
   std::string_view bytes(uint32_t ptr, uint32_t len) const {
@@ -74,7 +83,7 @@ using Impl = int32_t (*)(Transaction& tx, const GuestMemory& mem, std::span<cons
 // storage_get(key_ptr, key_len, buf, cap) -> value length | -1 not found | -2
 int32_t storage_get(Transaction& tx, const GuestMemory& m, std::span<const Value> a) {
   std::string_view key = m.bytes(u32(a[0]), u32(a[1]));
-  auto out = m.range(u32(a[2]), u32(a[3]));
+  auto out = m.writable(u32(a[2]), u32(a[3]));
   std::optional<Bytes> value = tx.get(key);
   if (!value) return kStorageNotFound;
   size_t n = std::min(value->size(), out.size());
@@ -105,7 +114,7 @@ int32_t storage_list(Transaction& tx, const GuestMemory& m, std::span<const Valu
   options.prefix = Bytes(m.bytes(u32(a[0]), u32(a[1])));
   if (u32(a[3]) != kListFromStart) options.start_after = Bytes(m.bytes(u32(a[2]), u32(a[3])));
   options.limit = u32(a[4]);
-  auto out = m.range(u32(a[5]), u32(a[6]));
+  auto out = m.writable(u32(a[5]), u32(a[6]));
   // Gather no more than the buffer can take (plus the one entry that crosses it, to report its
   // size when nothing fits).
   options.max_bytes = out.size();
