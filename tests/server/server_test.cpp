@@ -7,6 +7,7 @@
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -167,6 +168,27 @@ TEST_F(ServerTest, MalformedRequestsGet400AndTheConnectionCloses) {
   EXPECT_EQ(main_->calls + api_->calls, 0);
   // The server is still fine.
   EXPECT_EQ(http_get(port_, "/main").status, 200);
+}
+
+TEST_F(ServerTest, RandomBytesNeverHurtTheServer) {
+  std::mt19937 rng(1234);
+  const std::vector<std::string> prefixes = {
+      "", "GET /main HTTP/1.1\r\n", "POST /api HTTP/1.1\r\nContent-Length: 5\r\n",
+      "GET /main HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"};
+  for (int i = 0; i < 200; ++i) {
+    std::string bytes = prefixes[static_cast<size_t>(i) % prefixes.size()];
+    size_t n = rng() % 300;
+    for (size_t k = 0; k < n; ++k) bytes += static_cast<char>(rng() % 256);
+    if (i % 3 == 0) bytes += "\r\n\r\n";
+    HttpClient client(port_);
+    client.send_raw(bytes);
+    boost::system::error_code ec;
+    client.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+    // Whatever comes back (an error status, or nothing) is fine; the server must go on.
+    char sink[4096];
+    while (!ec) client.socket().read_some(boost::asio::buffer(sink), ec);
+  }
+  EXPECT_EQ(http_get(port_, "/main/after").status, 200);
 }
 
 TEST_F(ServerTest, OversizedHeaderGets431) {
