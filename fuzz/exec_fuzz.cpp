@@ -1362,7 +1362,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.limits.max_call_depth = in.ConsumeIntegralInRange<uint32_t>(8, 400);
   options.limits.max_memory_pages = 8;
   options.limits.max_table_elements = 64;
-  options.limits.cpu_time_per_call = std::chrono::milliseconds(500);
+  options.limits.cpu_time_per_call = std::chrono::milliseconds(100);
   options.terminate_on_abort = true;
   rw::Store store(options);
   HostState host;
