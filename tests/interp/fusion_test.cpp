@@ -74,6 +74,17 @@ constexpr std::string_view kFusions = R"(
   (func (export "div_by_zero") (param i32) (result i32) (i32.div_u (local.get 0) (i32.const 0)))
   (func (export "div_overflow") (param i32) (result i32) (i32.div_s (local.get 0) (i32.const -1)))
   (func (export "rem_minus_one") (param i64) (result i64) (i64.rem_s (local.get 0) (i64.const -1)))
+;; `if (x > m) x -= m` as clang emits it: a conditional add (and its mirror image).
+  (func (export "cond_sub") (param i32) (result i32)
+    (select (i32.add (local.get 0) (i32.const -65521)) (local.get 0)
+            (i32.gt_u (local.get 0) (i32.const 65520))))
+  (func (export "cond_add_mirror") (param i32) (result i32)
+    (select (local.get 0) (i32.add (local.get 0) (i32.const 100))
+            (i32.lt_s (local.get 0) (i32.const 0))))
+  ;; Not the same local: no conditional add.
+  (func (export "cond_other") (param i32 i32) (result i32)
+    (select (i32.add (local.get 1) (i32.const 1)) (local.get 0)
+            (i32.gt_u (local.get 0) (i32.const 5))))
   ;; Immediate store values, sign-extended: i64.store of -2 writes all eight bytes.
   (func (export "store_i64_neg") (result i64)
     (i64.store (i32.const 16) (i64.const -2))
@@ -196,6 +207,18 @@ TEST_F(Fusion, DivisionByConstants) {
   EXPECT_EQ(r.trap, TrapKind::IntegerOverflow);
   EXPECT_EQ(run("div_overflow", {i32(5)}).values.at(0).as_i32(), -5);
   EXPECT_EQ(run("rem_minus_one", {i64(INT64_MIN)}).values.at(0).as_i64(), 0);
+}
+
+TEST_F(Fusion, ConditionalAdd) {
+  EXPECT_EQ(run("cond_sub", {i32(65520)}).values.at(0).as_i32(), 65520);
+  EXPECT_EQ(run("cond_sub", {i32(65521)}).values.at(0).as_i32(), 0);
+  EXPECT_EQ(run("cond_sub", {i32(70000)}).values.at(0).as_i32(), 70000 - 65521);
+  EXPECT_EQ(run("cond_sub", {i32(-1)}).values.at(0).as_i32(), -1 - 65521);  // unsigned compare
+  EXPECT_EQ(run("cond_add_mirror", {i32(-5)}).values.at(0).as_i32(), -5);
+  EXPECT_EQ(run("cond_add_mirror", {i32(5)}).values.at(0).as_i32(), 105);
+  EXPECT_EQ(run("cond_add_mirror", {i32(0)}).values.at(0).as_i32(), 100);
+  EXPECT_EQ(run("cond_other", {i32(6), i32(40)}).values.at(0).as_i32(), 41);
+  EXPECT_EQ(run("cond_other", {i32(5), i32(40)}).values.at(0).as_i32(), 5);
 }
 
 TEST_F(Fusion, PendingAddressSeesTheLocalBeforeItIsWritten) {

@@ -167,6 +167,38 @@ uint32_t select_variant(uint32_t op) {
   return 0;
 }
 
+// For an i32 compare-with-immediate op: CondAdd<cmp>Imm, or with `negate` CondAdd<!cmp>Imm; 0 for
+// other ops.
+uint32_t cond_add_variant(uint32_t op, bool negate) {
+  using O = Opcode;
+  const std::pair<O, O> negations[] = {{O::I32Eq, O::I32Ne},
+                                       {O::I32LtS, O::I32GeS},
+                                       {O::I32LtU, O::I32GeU},
+                                       {O::I32GtS, O::I32LeS},
+                                       {O::I32GtU, O::I32LeU}};
+#define RW_X(name) O::name,
+  constexpr O kI32Compares[] = {RW_I32_COMPARES(RW_X)};
+#undef RW_X
+  for (size_t i = 0; i < std::size(kI32Compares); ++i) {
+    O cmp = kI32Compares[i];
+    if (op != imm_variant(cmp)) continue;
+    if (negate) {
+      for (const auto& [x, y] : negations) {
+        if (x == cmp)
+          cmp = y;
+        else if (y == cmp)
+          cmp = x;
+        else
+          continue;
+        break;
+      }
+    }
+    return op_id(IOp::CondAddI32EqImm) +
+           static_cast<uint32_t>(index_in(kI32Compares, std::size(kI32Compares), cmp));
+  }
+  return 0;
+}
+
 const std::vector<CmpInfo>& compare_table() {
   static const std::vector<CmpInfo> table = [] {
     using O = Opcode;
@@ -1115,8 +1147,32 @@ bool Compiler::handle(const wasm::Instr& in) {
         bool eqz = last_op_ == op_id(Opcode::I32Eqz);
         if (fused || eqz) {
           uint32_t x = out_.code[p + 2], y = eqz ? 0 : out_.code[p + 3];  // eqz: 3 words
+          uint32_t cmp_op = last_op_;
           retract_last(p);
           stack_.pop_back();
+          // select(x + k, x, x <cmp> imm), with x + k still pending (or the mirror image): a
+          // conditional add.
+          if (!eqz && height() >= 2) {
+            Entry& ea = stack_[height() - 2];
+            Entry& eb = stack_.back();
+            auto is_sum_of_x = [&](const Entry& e) {
+              return e.is_addr && e.local2 == kNone && e.local == x;
+            };
+            bool sum_first = is_sum_of_x(ea) && eb.pending_local() && eb.local == x;
+            bool sum_second = is_sum_of_x(eb) && ea.pending_local() && ea.local == x;
+            uint32_t cond_add = sum_first || sum_second ? cond_add_variant(cmp_op, sum_second) : 0;
+            if (cond_add) {
+              uint32_t addend = static_cast<uint32_t>((sum_first ? ea : eb).value);
+              stack_.pop_back();
+              stack_.pop_back();
+              begin(cond_add);
+              push_result();
+              word(x);
+              word(addend);
+              word(y);
+              return true;
+            }
+          }
           uint32_t b = pop();
           uint32_t a = pop();
           if (eqz) {

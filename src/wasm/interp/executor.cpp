@@ -276,6 +276,9 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
 #define RW_X(name) &&L_##name##Imm,
           RW_DIV_IMMS(RW_X)
 #undef RW_X
+#define RW_X(name) &&L_CondAdd##name##Imm,
+              RW_I32_COMPARES(RW_X)
+#undef RW_X
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -943,6 +946,13 @@ L_MemoryFill : {
     uint32_t b = pc[5];                            \
     fp[pc[1]] = (cond) ? fp[pc[2]] : fp[pc[3]];    \
     pc += 6;                                       \
+    NEXT();                                        \
+  }                                                \
+  L_CondAdd##name##Imm : {                         \
+    uint32_t a = static_cast<uint32_t>(fp[pc[2]]); \
+    uint32_t b = pc[4];                            \
+    fp[pc[1]] = (cond) ? U32(a + pc[3]) : U32(a);  \
+    pc += 5;                                       \
     NEXT();                                        \
   }
 #define GEN_CMP64(name, cond)                                             \
