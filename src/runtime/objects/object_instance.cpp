@@ -1,0 +1,410 @@
+#include "runtime/objects/object_instance.h"
+
+#include <algorithm>
+#include <set>
+
+#include "rewind/guest_support.h"
+#include "runtime/wasi/wasi.h"
+
+namespace rw::objects::detail {
+
+namespace {
+
+constexpr size_t kMaxPendingLine = 16384;
+constexpr std::string_view kSeeDocs = " (see docs/guest-abi.md and docs/durable-objects.md)";
+
+std::string describe(const CallResult& r) {
+  std::string s = to_string(r.outcome);
+  if (r.outcome == Outcome::Abort) s += std::string(" ") + to_string(r.trap);
+  if (!r.message.empty()) s += ": " + r.message;
+  return s;
+}
+
+Error object_error(Error::Kind kind, std::string message) {
+  return Error{kind, std::move(message)};
+}
+
+StoreOptions store_options(const NamespaceConfig& config) {
+  StoreOptions options;
+  options.limits.max_memory_pages = config.limits.max_memory_pages;
+  options.limits.cpu_time_per_call = config.limits.cpu_per_request;
+  options.terminate_on_abort = true;
+  return options;
+}
+
+// A transaction that is rolled back unless committed, and is the storage functions' target for
+// as long as it lives.
+class BoundTransaction {
+ public:
+  BoundTransaction(durable::Storage& storage, durable::StorageContext& context,
+                   std::string_view object_id)
+      : tx_(storage.begin(object_id)), context_(context) {
+    context_.transaction = &tx_;
+  }
+  ~BoundTransaction() {
+    context_.transaction = nullptr;
+    tx_.rollback();
+  }
+  void unbind() { context_.transaction = nullptr; }
+  durable::Transaction& tx() { return tx_; }
+
+ private:
+  durable::Transaction tx_;
+  durable::StorageContext& context_;
+};
+
+}  // namespace
+
+Result<void> check_object_module(const Module& module) {
+  auto fail = [](std::string message) {
+    return Error{Error::Kind::Unlinkable, std::move(message) + std::string(kSeeDocs)};
+  };
+  std::set<std::string_view> abi_names;
+  for (std::string_view name : runtime::detail::function_names()) abi_names.insert(name);
+  std::vector<durable::StorageFunction> storage = durable::storage_functions();
+  for (const ImportDesc& imp : module.imports()) {
+    if (imp.module == runtime::detail::kAbiModule) {
+      auto s = std::find_if(storage.begin(), storage.end(),
+                            [&](const durable::StorageFunction& f) { return f.name == imp.name; });
+      if (s != storage.end()) {
+        if (imp.kind != ExternKind::Func || imp.func_type != s->type)
+          return fail("object imports rewind." + imp.name + " as " + to_string(imp.func_type) +
+                      ", but the storage interface defines it as " + to_string(s->type));
+        continue;
+      }
+      if (imp.kind != ExternKind::Func || !abi_names.contains(imp.name))
+        return fail("object imports rewind." + imp.name + ", which guest ABI version " +
+                    std::to_string(runtime::detail::kAbiVersion) + " does not define");
+    } else if (imp.module != "wasi_snapshot_preview1") {
+      return fail("object imports " + imp.module + "." + imp.name +
+                  "; objects may import only from \"rewind\" and \"wasi_snapshot_preview1\"");
+    }
+  }
+  bool has_memory = false, has_handle = false, has_version = false;
+  for (const ExportDesc& exp : module.exports()) {
+    if (exp.kind == ExternKind::Memory && exp.name == "memory") has_memory = true;
+    if (exp.name == runtime::detail::kHandleExport) has_handle = true;
+    if (exp.name == runtime::detail::kVersionExport) has_version = true;
+  }
+  if (!has_version)
+    return fail("module does not export rewind_abi_version: it was not built as a rewind worker");
+  if (!has_handle) return fail("object does not export the request handler rewind_handle");
+  if (!has_memory) return fail("object does not export its linear memory as \"memory\"");
+  return {};
+}
+
+struct ObjectInstance::OutputBuffer {
+  std::string pending;
+};
+
+ObjectInstance::ObjectInstance(std::shared_ptr<NamespaceEnv> env, std::string object_id,
+                               uint64_t id)
+    : env_(std::move(env)),
+      object_id_(std::move(object_id)),
+      id_(id),
+      state_(std::make_shared<runtime::detail::CallState>()),
+      storage_context_(std::make_shared<durable::StorageContext>()),
+      stdout_buffer_(std::make_shared<OutputBuffer>()),
+      stderr_buffer_(std::make_shared<OutputBuffer>()) {
+  label_ = env_->config.name + "/" + object_id_;
+  state_->log = [this](std::string_view level, std::string_view stream, std::string_view message) {
+    emit(level, stream, message);
+  };
+}
+
+ObjectInstance::~ObjectInstance() { drop_store(); }
+
+void ObjectInstance::drop_store() {
+  // Host functions refer to state_, whose log sink refers to this object.
+  lifecycle_.reset();
+  instance_ = nullptr;
+  store_.reset();
+  wasi_.reset();
+}
+
+void ObjectInstance::emit(std::string_view level, std::string_view stream,
+                          std::string_view message) {
+  if (!env_->log) return;
+  runtime::LogRecord record;
+  record.worker = label_;
+  record.instance_id = id_;
+  record.request_id = request_id_;
+  record.level = level;
+  record.stream = stream;
+  record.message = message;
+  env_->log(record);
+}
+
+void ObjectInstance::flush_output() {
+  if (!stdout_buffer_->pending.empty()) emit("info", "stdout", stdout_buffer_->pending);
+  if (!stderr_buffer_->pending.empty()) emit("warn", "stderr", stderr_buffer_->pending);
+  stdout_buffer_->pending.clear();
+  stderr_buffer_->pending.clear();
+}
+
+Result<Imports> ObjectInstance::make_imports(Store& store) {
+  Imports imports;
+  runtime::detail::define_imports(store, imports, state_);
+  durable::define_storage_imports(store, imports, storage_context_);
+  wasi_.reset();
+  if (!env_->imports_wasi) return imports;
+  const NamespaceConfig& config = env_->config;
+  wasi::WasiConfig wasi_config;
+  wasi_config.args = {config.name};
+  for (const auto& [key, value] : config.env) wasi_config.env.push_back(key + "=" + value);
+  auto line_sink = [this](std::shared_ptr<OutputBuffer> buffer, const char* level,
+                          const char* stream) {
+    return [this, buffer, level, stream](std::string_view bytes) {
+      for (char c : bytes) {
+        if (c != '\n') buffer->pending.push_back(c);
+        if (c == '\n' || buffer->pending.size() >= kMaxPendingLine) {
+          emit(level, stream, buffer->pending);
+          buffer->pending.clear();
+        }
+      }
+    };
+  };
+  wasi_config.stdout_sink = line_sink(stdout_buffer_, "info", "stdout");
+  wasi_config.stderr_sink = line_sink(stderr_buffer_, "warn", "stderr");
+  if (config.limits.cpu_per_request.count() > 0)
+    wasi_config.max_sleep =
+        std::min<std::chrono::nanoseconds>(wasi_config.max_sleep, config.limits.cpu_per_request);
+  auto context = wasi::WasiContext::create(std::move(wasi_config));
+  if (!context) return context.error();
+  wasi_ = context.value();
+  wasi::define_imports(store, imports, wasi_);
+  return imports;
+}
+
+Result<void> build_snapshot(NamespaceEnv& env) {
+  // A throwaway object context: storage functions called during initialisation have no
+  // transaction and abort, which fails the load with a clear message.
+  auto state = std::make_shared<runtime::detail::CallState>();
+  auto storage_context = std::make_shared<durable::StorageContext>();
+  Store store(store_options(env.config));
+  Imports imports;
+  runtime::detail::define_imports(store, imports, state);
+  durable::define_storage_imports(store, imports, storage_context);
+  std::shared_ptr<wasi::WasiContext> wasi;
+  if (env.imports_wasi) {
+    wasi::WasiConfig wasi_config;
+    wasi_config.args = {env.config.name};
+    for (const auto& [key, value] : env.config.env) wasi_config.env.push_back(key + "=" + value);
+    auto context = wasi::WasiContext::create(std::move(wasi_config));
+    if (!context) return context.error();
+    wasi = context.value();
+    wasi::define_imports(store, imports, wasi);
+  }
+  auto instantiated = store.instantiate(env.module, imports);
+  if (!instantiated) return instantiated.error();
+  Instance* instance = instantiated.value();
+
+  auto init_error = [](std::string message) {
+    return object_error(Error::Kind::Uninstantiable, std::move(message));
+  };
+  auto version = instance->get_function(runtime::detail::kVersionExport);
+  if (!version || version->type() != FuncType{{}, {ValType::I32}})
+    return init_error("rewind_abi_version must be a function () -> i32" + std::string(kSeeDocs));
+  CallResult v = store.call(*version, {});
+  if (!v.ok()) return init_error("rewind_abi_version failed: " + describe(v));
+  if (v.values[0].as_i32() != runtime::detail::kAbiVersion)
+    return init_error("object was built for rewind guest ABI version " +
+                      std::to_string(v.values[0].as_i32()) + "; this runtime implements version " +
+                      std::to_string(runtime::detail::kAbiVersion));
+  auto handle = instance->get_function(runtime::detail::kHandleExport);
+  if (!handle || handle->type() != FuncType{})
+    return init_error("rewind_handle must be a function () -> ()" + std::string(kSeeDocs));
+  const std::string& reinit_name = env.config.reinit_export;
+  if (!reinit_name.empty())
+    if (auto reinit = instance->get_function(reinit_name); reinit && reinit->type() != FuncType{})
+      return init_error("reinit export " + reinit_name + " must be a function () -> ()");
+
+  state->begin(nullptr);
+  if (auto initialize = instance->get_function("_initialize")) {
+    CallResult r = store.call(*initialize, {});
+    if (!r.ok()) return init_error("_initialize failed: " + describe(r));
+  }
+  if (!env.config.init_export.empty()) {
+    auto init = instance->get_function(env.config.init_export);
+    if (!init || init->type() != FuncType{})
+      return init_error("init export " + env.config.init_export +
+                        " is missing or not a function () -> ()");
+    CallResult r = store.call(*init, {});
+    if (!r.ok()) return init_error(env.config.init_export + " failed: " + describe(r));
+  }
+  auto snapshot = Snapshot::capture(*instance);
+  if (!snapshot) return snapshot.error();
+  if (!snapshot.value()->spawnable())
+    return init_error(
+        "the module's initialised state cannot be spawned (its tables or globals hold host "
+        "references), so it cannot serve durable objects");
+  env.snapshot = snapshot.value();
+  return {};
+}
+
+Result<void> ObjectInstance::spawn_store() {
+  drop_store();
+  auto spawned = rw::spawn(
+      env_->snapshot, [this](Store& store) { return make_imports(store); },
+      store_options(env_->config));
+  if (!spawned) return spawned.error();
+  SpawnedInstance& s = spawned.value();
+  store_ = std::move(s.store);
+  instance_ = s.instance;
+  lifecycle_ = std::move(s.lifecycle);
+  handle_ = *instance_->get_function(runtime::detail::kHandleExport);
+  return {};
+}
+
+Result<std::unique_ptr<ObjectInstance>> ObjectInstance::create(std::shared_ptr<NamespaceEnv> env,
+                                                               std::string object_id,
+                                                               uint64_t instance_id) {
+  std::unique_ptr<ObjectInstance> object(
+      new ObjectInstance(std::move(env), std::move(object_id), instance_id));
+  if (auto spawned = object->spawn_store(); !spawned) return spawned.error();
+  if (auto loaded = object->load(std::nullopt); !loaded) return loaded.error();
+  return object;
+}
+
+Result<void> ObjectInstance::load(const std::optional<std::string>& failure_json) {
+  const std::string& name = env_->config.reinit_export;
+  if (name.empty()) return {};
+  auto reinit = instance_->get_function(name);
+  if (!reinit) return {};  // the object loads lazily, if at all
+  state_->begin(nullptr);
+  state_->failure_json = failure_json;
+  CallResult r;
+  Result<void> committed;
+  {
+    BoundTransaction bound(*env_->storage, *storage_context_, object_id_);
+    r = store_->call(*reinit, {});
+    bound.unbind();
+    if (r.ok()) committed = bound.tx().commit();
+  }
+  state_->failure_json.reset();
+  flush_output();
+  if (!r.ok()) return object_error(Error::Kind::Other, name + " failed: " + describe(r));
+  if (!committed)
+    return object_error(Error::Kind::Other,
+                        name + " could not commit its writes: " + committed.error().message);
+  return {};
+}
+
+ObjectCall ObjectInstance::call(const runtime::Request& request) {
+  ObjectCall out;
+  request_id_ = request.request_id;
+  state_->begin(&request);
+  // Always checkpointed: a commit that fails must take the call's memory back too, whatever the
+  // failure modes.
+  lifecycle_->checkpoint();
+  CallResult r;
+  std::optional<Error> commit_error;
+  std::optional<BoundTransaction> bound;
+  bound.emplace(*env_->storage, *storage_context_, object_id_);
+  r = store_->call(handle_, {});
+  bound->unbind();
+  state_->request = nullptr;
+  flush_output();
+
+  runtime::FailureRecord record;
+  record.worker = label_;
+  record.instance_id = id_;
+  record.request_id = request.request_id;
+  bool exited = false;
+  if (r.ok()) {
+    Result<void> committed = bound->tx().commit();  // the output gate
+    bound.reset();
+    if (committed) {
+      lifecycle_->commit();
+      consecutive_failures_ = 0;
+      out.response = std::move(state_->response);
+      request_id_.clear();
+      return out;
+    }
+    record.outcome = Outcome::HostError;
+    record.message = "storage commit failed: " + committed.error().message;
+  } else if (auto code = wasi::exit_code_of(r)) {
+    bound.reset();
+    record.outcome = Outcome::Abort;
+    record.trap = TrapKind::GuestAbort;
+    record.message = "object called proc_exit(" + std::to_string(*code) + ")";
+    record.backtrace = r.backtrace;
+    exited = true;
+  } else {
+    // Described before recovery: a C++ panic's message is read by guest code from memory that
+    // the rollback is about to undo.
+    FailureReport report = describe_failure(*instance_, r);
+    bound.reset();  // storage goes back whatever the memory mode
+    record.outcome = r.outcome;
+    record.backtrace = r.backtrace;
+    record.message = report.message;
+    switch (r.outcome) {
+      case Outcome::Panic:
+        if (state_->panic_message && report.guest_message.empty())
+          record.message = *state_->panic_message;
+        break;
+      case Outcome::Abort:
+        record.trap = report.kind;
+        if (r.trap == TrapKind::HostAbort && state_->guest_abort_message) {
+          record.trap = TrapKind::GuestAbort;
+          record.message = *state_->guest_abort_message;
+        } else if (state_->panic_message && report.guest_message.empty()) {
+          if (r.trap == TrapKind::Unreachable) record.trap = TrapKind::GuestAbort;
+          record.message = *state_->panic_message;
+        }
+        break;
+      case Outcome::Terminated:
+        record.outcome = Outcome::Abort;
+        record.trap = TrapKind::HostAbort;
+        record.message = "instance terminated";
+        break;
+      default: break;
+    }
+    if (record.message.empty()) record.message = describe(r);
+  }
+  record.generation = generation_;
+  bool is_abort = record.outcome == Outcome::Abort || store_->terminated();
+  recover(record, is_abort, exited);
+  out.failure = std::move(record);
+  request_id_.clear();
+  return out;
+}
+
+void ObjectInstance::recover(runtime::FailureRecord& record, bool is_abort, bool exited) {
+  auto started = std::chrono::steady_clock::now();
+  const NamespaceConfig& config = env_->config;
+  ++consecutive_failures_;
+  bool escalate = config.max_consecutive_failures > 0 &&
+                  consecutive_failures_ >= config.max_consecutive_failures;
+  bool commit_failed =
+      record.outcome == Outcome::HostError && record.message.starts_with("storage commit failed");
+  bool wants_rollback =
+      commit_failed || (is_abort ? config.on_abort == runtime::AbortMode::Rollback
+                                 : config.on_panic == runtime::PanicMode::Rollback);
+  if (!is_abort && !wants_rollback) {
+    lifecycle_->commit();  // PanicMode::Keep: memory stays, the writes are already gone
+    record.action = "none";
+  } else if (wants_rollback && !escalate && !exited && lifecycle_->rollback()) {
+    record.action = "rollback";
+  } else {
+    record.action = "reset";
+    consecutive_failures_ = 0;
+    ++generation_;
+    record.generation = generation_;
+    Result<void> rebuilt;
+    if (exited) {
+      rebuilt = spawn_store();  // the WASI context remembers the exit: a new store
+    } else {
+      lifecycle_->reset();
+    }
+    if (rebuilt) rebuilt = load(runtime::to_json(record));
+    if (!rebuilt) {
+      record.action = "reset_failed";
+      record.message += " (reload failed: " + rebuilt.error().message + ")";
+      broken_ = true;
+    }
+  }
+  record.recovery_time = std::chrono::steady_clock::now() - started;
+}
+
+}  // namespace rw::objects::detail

@@ -1,0 +1,349 @@
+// Per-object ordering, the queue bound, parallelism across objects, drain, module checks and
+// load failures, with small WAT guests.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "objects_test_util.h"
+#include "rewind/objects.h"
+
+namespace rw::objects {
+namespace {
+
+using testing::request;
+using testing::ScratchDir;
+
+// Holds calls that log, for the objects named in `held`, until open() is called.
+class Gate {
+ public:
+  void hold(std::string label) {
+    std::lock_guard lock(mutex_);
+    held_.insert(std::move(label));
+  }
+  void open() {
+    std::lock_guard lock(mutex_);
+    held_.clear();
+    cv_.notify_all();
+  }
+  void on_log(const runtime::LogRecord& record) {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return !held_.contains(record.worker); });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::set<std::string> held_;
+};
+
+template <class F>
+bool eventually(F condition) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+class SchedulingTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<Namespace> open(NamespaceConfig config = {},
+                                  const char* wat = testing::kLogGuest) {
+    config.name = "ns";
+    config.module_path = dir_.write("guest.wat", wat);
+    config.db_path = dir_.file("ns.db");
+    config.storage.sync = durable::Sync::Normal;
+    auto ns = Namespace::create(config);
+    EXPECT_TRUE(ns.ok()) << (ns.ok() ? "" : ns.error().message);
+    if (!ns.ok()) return nullptr;
+    ns.value()->on_log = [this](const runtime::LogRecord& r) { gate_.on_log(r); };
+    return ns.value();
+  }
+
+  std::string stored_log(Namespace& ns, const std::string& object) {
+    durable::Transaction tx = ns.storage()->begin(object);
+    return tx.get("log").value_or("");
+  }
+
+  ScratchDir dir_;
+  Gate gate_;
+};
+
+// Done means: order is preserved per object under concurrent load. Many threads call many
+// objects at random; each object's stored log must list its calls in admission order.
+TEST_F(SchedulingTest, CallsRunInAdmissionOrderPerObjectUnderConcurrentLoad) {
+  NamespaceConfig config;
+  config.max_queue_per_object = 1000;
+  auto ns = open(config);
+  ASSERT_TRUE(ns);
+  std::mutex admitted_mutex;
+  std::map<std::string, std::string> admitted;  // object -> concatenated bodies
+  ns->on_admitted = [&](std::string_view object, const runtime::Request& r) {
+    std::lock_guard lock(admitted_mutex);
+    admitted[std::string(object)] += r.body;
+  };
+  constexpr int kThreads = 8, kCalls = 120, kObjects = 12;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < kCalls; ++i) {
+        std::string object = "o" + std::to_string(rng() % kObjects);
+        char body[9];
+        snprintf(body, sizeof body, "%02d:%04d,", t, i);
+        auto r = ns->handle(object, request("POST", "/", body));
+        // The response is the log up to and including this call.
+        if (r.response.status != 200 || !r.response.body.ends_with(body)) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  size_t total = 0;
+  for (const auto& [object, bodies] : admitted) {
+    EXPECT_EQ(stored_log(*ns, object), bodies) << object;
+    total += bodies.size() / 8;
+  }
+  EXPECT_EQ(total, size_t(kThreads * kCalls));
+  NamespaceStats stats = ns->stats();
+  EXPECT_EQ(stats.ok, uint64_t(kThreads * kCalls));
+  EXPECT_EQ(stats.spawns, uint64_t(kObjects));
+  EXPECT_EQ(stats.in_flight + stats.queued, 0u);
+}
+
+// Calls queued behind a running one run in arrival order, and a full queue answers 503 at
+// once, while other objects keep being served.
+TEST_F(SchedulingTest, QueueBoundGives503AndOtherObjectsRunMeanwhile) {
+  NamespaceConfig config;
+  config.max_queue_per_object = 3;
+  auto ns = open(config);
+  ASSERT_TRUE(ns);
+  gate_.hold("ns/busy");
+  std::vector<std::thread> threads;
+  std::vector<runtime::HandleResult> results(4);
+  threads.emplace_back([&] { results[0] = ns->handle("busy", request("POST", "/", "first;")); });
+  ASSERT_TRUE(eventually([&] { return ns->stats().in_flight == 1; }));
+  for (int i = 1; i <= 3; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = ns->handle("busy", request("POST", "/", "q" + std::to_string(i) + ";"));
+    });
+    ASSERT_TRUE(eventually([&] { return ns->stats().queued == uint32_t(i); }));
+  }
+  auto rejected = ns->handle("busy", request("POST", "/", "late;", "req-late"));
+  EXPECT_EQ(rejected.response.status, 503);
+  EXPECT_NE(rejected.response.body.find("\"overloaded\""), std::string::npos);
+  EXPECT_NE(rejected.response.body.find("req-late"), std::string::npos);
+
+  // Another object is not blocked by the busy one.
+  auto other = ns->handle("other", request("POST", "/", "x;"));
+  EXPECT_EQ(other.response.status, 200);
+  EXPECT_EQ(other.response.body, "x;");
+
+  gate_.open();
+  for (auto& thread : threads) thread.join();
+  for (auto& r : results) EXPECT_EQ(r.response.status, 200);
+  EXPECT_EQ(stored_log(*ns, "busy"), "first;q1;q2;q3;");
+  EXPECT_EQ(results[3].response.body, "first;q1;q2;q3;");
+  EXPECT_EQ(ns->stats().rejected, 1u);
+}
+
+TEST_F(SchedulingTest, NamespaceWideQueueBound) {
+  NamespaceConfig config;
+  config.limits.max_queued_requests = 1;
+  auto ns = open(config);
+  ASSERT_TRUE(ns);
+  gate_.hold("ns/a");
+  std::thread first([&] { ns->handle("a", request("POST", "/", "1;")); });
+  ASSERT_TRUE(eventually([&] { return ns->stats().in_flight == 1; }));
+  std::thread second([&] { ns->handle("a", request("POST", "/", "2;")); });
+  ASSERT_TRUE(eventually([&] { return ns->stats().queued == 1; }));
+  EXPECT_EQ(ns->handle("a", request("POST", "/", "3;")).response.status, 503);
+  gate_.open();
+  first.join();
+  second.join();
+  EXPECT_EQ(stored_log(*ns, "a"), "1;2;");
+}
+
+TEST_F(SchedulingTest, DrainWaitsForAdmittedCallsAndRefusesNewOnes) {
+  auto ns = open();
+  ASSERT_TRUE(ns);
+  gate_.hold("ns/a");
+  runtime::HandleResult running;
+  std::thread first([&] { running = ns->handle("a", request("POST", "/", "1;")); });
+  ASSERT_TRUE(eventually([&] { return ns->stats().in_flight == 1; }));
+  std::atomic<bool> drained{false};
+  std::thread drainer([&] {
+    ns->drain();
+    drained = true;
+  });
+  ASSERT_TRUE(eventually(
+      [&] { return ns->handle("b", request("POST", "/", "2;")).response.status == 503; }));
+  EXPECT_FALSE(drained.load());
+  gate_.open();
+  first.join();
+  drainer.join();
+  EXPECT_TRUE(drained.load());
+  EXPECT_EQ(running.response.status, 200);
+  auto refused = ns->handle("a", request("POST", "/", "3;"));
+  EXPECT_EQ(refused.response.status, 503);
+  EXPECT_NE(refused.response.body.find("\"draining\""), std::string::npos);
+  EXPECT_EQ(stored_log(*ns, "a"), "1;");
+}
+
+// Objects run in parallel: one held object does not stop a thousand calls to others, and the
+// live bound holds while they come and go.
+TEST_F(SchedulingTest, ManyObjectsWithABoundedLiveCount) {
+  NamespaceConfig config;
+  config.max_live_objects = 8;
+  auto ns = open(config);
+  ASSERT_TRUE(ns);
+  gate_.hold("ns/held");
+  std::thread held([&] { ns->handle("held", request("POST", "/", "h;")); });
+  ASSERT_TRUE(eventually([&] { return ns->stats().in_flight == 1; }));
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        std::string object = "obj" + std::to_string(t * 100 + i);
+        if (ns->handle(object, request("POST", "/", "a;")).response.body != "a;") ++bad;
+        if (ns->stats().live_objects > 8 + 4 + 1) ++bad;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_LE(ns->stats().live_objects, 8u);
+  gate_.open();
+  held.join();
+  // Each object's data is still there after its eviction.
+  EXPECT_EQ(ns->handle("obj7", request("POST", "/", "b;")).response.body, "a;b;");
+  EXPECT_GE(ns->stats().lru_evictions, 390u);
+}
+
+TEST_F(SchedulingTest, ModulesAreCheckedAtCreate) {
+  auto create = [&](const char* wat) {
+    NamespaceConfig config;
+    config.module_path = dir_.write("bad.wat", wat);
+    config.db_path = dir_.file("bad.db");
+    return Namespace::create(config);
+  };
+  auto wrong_type = create(R"((module
+    (import "rewind" "storage_get" (func (param i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "rewind_abi_version") (result i32) (i32.const 1))
+    (func (export "rewind_handle"))))");
+  ASSERT_FALSE(wrong_type.ok());
+  EXPECT_NE(wrong_type.error().message.find("rewind.storage_get"), std::string::npos);
+  auto unknown = create(R"((module
+    (import "rewind" "storage_truncate" (func))
+    (memory (export "memory") 1)
+    (func (export "rewind_abi_version") (result i32) (i32.const 1))
+    (func (export "rewind_handle"))))");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("does not define"), std::string::npos);
+  auto foreign = create(R"((module
+    (import "env" "f" (func))
+    (memory (export "memory") 1)
+    (func (export "rewind_abi_version") (result i32) (i32.const 1))
+    (func (export "rewind_handle"))))");
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_NE(foreign.error().message.find("env.f"), std::string::npos);
+  auto no_handle = create(R"((module
+    (memory (export "memory") 1)
+    (func (export "rewind_abi_version") (result i32) (i32.const 1))))");
+  ASSERT_FALSE(no_handle.ok());
+  auto storage_in_init = create(R"((module
+    (import "rewind" "storage_delete" (func $del (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_initialize") (drop (call $del (i32.const 0) (i32.const 1))))
+    (func (export "rewind_abi_version") (result i32) (i32.const 1))
+    (func (export "rewind_handle"))))");
+  ASSERT_FALSE(storage_in_init.ok());
+  EXPECT_NE(storage_in_init.error().message.find("_initialize failed"), std::string::npos);
+  NamespaceConfig no_db;
+  no_db.module_path = dir_.write("ok.wat", testing::kLogGuest);
+  EXPECT_FALSE(Namespace::create(no_db).ok());
+  NamespaceConfig missing;
+  missing.module_path = dir_.file("missing.wasm");
+  missing.db_path = dir_.file("m.db");
+  EXPECT_FALSE(Namespace::create(missing).ok());
+}
+
+// A reinit that fails leaves the object unavailable for that call (500), never half-loaded;
+// the next call tries again.
+TEST_F(SchedulingTest, LoadFailureAnswers500AndRetries) {
+  auto ns = open({}, R"((module
+    (import "rewind" "storage_get" (func $get (param i32 i32 i32 i32) (result i32)))
+    (import "rewind" "storage_put" (func $put (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "ok")
+    (func (export "rewind_abi_version") (result i32) (i32.const 1))
+    ;; Loads only once the key "ok" exists; writes it on the way, so the write must not
+    ;; survive the failed load.
+    (func (export "rewind_reinit")
+      (if (i32.lt_s (call $get (i32.const 0) (i32.const 2) (i32.const 0) (i32.const 0))
+                    (i32.const 0))
+        (then (drop (call $put (i32.const 0) (i32.const 2) (i32.const 0) (i32.const 2)))
+              unreachable)))
+    (func (export "rewind_handle"))))");
+  ASSERT_TRUE(ns);
+  std::vector<runtime::FailureRecord> failures;
+  ns->on_failure = [&](const runtime::FailureRecord& r) { failures.push_back(r); };
+  for (int i = 0; i < 2; ++i) {
+    auto r = ns->handle("x", request("GET", "/"));
+    EXPECT_EQ(r.response.status, 500);
+    EXPECT_NE(r.response.body.find("object_unavailable"), std::string::npos);
+    ASSERT_TRUE(r.failure);
+    EXPECT_NE(r.failure->message.find("rewind_reinit failed"), std::string::npos);
+  }
+  EXPECT_EQ(failures.size(), 2u);
+  EXPECT_EQ(ns->stats().load_failures, 2u);
+  EXPECT_EQ(ns->stats().live_objects, 0u);
+  durable::Transaction tx = ns->storage()->begin("x");
+  EXPECT_FALSE(tx.get("ok"));
+}
+
+// A call whose writes cannot be stored fails with 500 and its memory goes back too.
+TEST_F(SchedulingTest, CommitFailureRollsBackMemory) {
+  NamespaceConfig config;
+  config.storage.max_database_bytes = 64 * 1024;
+  // Each call increments a counter in memory and stores a value: 200,000 bytes when the request
+  // has a body (more than the database may hold), 1 byte otherwise. The response is the counter.
+  auto ns = open(config, R"((module
+    (import "rewind" "storage_put" (func $put (param i32 i32 i32 i32) (result i32)))
+    (import "rewind" "request_body_length" (func $len (result i64)))
+    (import "rewind" "response_body_write" (func $write (param i32 i32)))
+    (memory (export "memory") 4)
+    (data (i32.const 0) "k")
+    (func (export "rewind_abi_version") (result i32) (i32.const 1))
+    (func (export "rewind_handle")
+      (i32.store8 (i32.const 8) (i32.add (i32.load8_u (i32.const 8)) (i32.const 1)))
+      (drop (call $put (i32.const 0) (i32.const 1) (i32.const 1024)
+        (select (i32.const 200000) (i32.const 1) (i64.gt_u (call $len) (i64.const 0)))))
+      (call $write (i32.const 8) (i32.const 1)))))");
+  ASSERT_TRUE(ns);
+  EXPECT_EQ(ns->handle("c", request("POST", "/")).response.body, "\x01");
+  auto big = ns->handle("c", request("POST", "/", "big"));
+  EXPECT_EQ(big.response.status, 500);
+  EXPECT_NE(big.response.body.find("\"storage\""), std::string::npos);
+  ASSERT_TRUE(big.failure);
+  EXPECT_EQ(big.failure->action, "rollback");
+  // The counter is back at 1, so this call makes it 2.
+  EXPECT_EQ(ns->handle("c", request("POST", "/")).response.body, "\x02");
+  EXPECT_EQ(ns->stats().commit_failures, 1u);
+}
+
+}  // namespace
+}  // namespace rw::objects
