@@ -439,6 +439,32 @@ TEST(PoolQueue, OtherInstancesServeWhileOneIsBusy) {
   EXPECT_EQ(w->stats().ok, 20u);
 }
 
+// A global holding an exception object of the store (caught during _initialize) makes the
+// snapshot unspawnable: each instance is then initialised on its own, and recovers to its own
+// snapshot.
+TEST(PoolQueue, UnspawnableSnapshotsStillGiveAFullPool) {
+  WorkerConfig c = config_for("", 2);
+  c.limits.cpu_per_request = 400ms;
+  std::string text = wat_worker("(loop $l (br $l))", R"(
+  (tag $t)
+  (global $caught (mut exnref) (ref.null exn))
+  (func (export "_initialize")
+    (block $h (result exnref)
+      (try_table (catch_all_ref $h) (throw $t))
+      unreachable)
+    (global.set $caught)))");
+  auto w = wat("unspawnable", text, c);
+  ASSERT_TRUE(w);
+  Background bg(1);
+  bg.start(0, w, get("/"));
+  ASSERT_TRUE(wait_for(*w, 1, 0));
+  EXPECT_EQ(w->handle(request("POST", "/")).response.status, 200);  // the second instance
+  bg.join();
+  EXPECT_EQ(bg.results[0].failure->action, "reset");
+  EXPECT_EQ(w->handle(request("POST", "/")).response.status, 200);
+  EXPECT_EQ(w->handle(get("/")).failure->action, "reset");
+}
+
 TEST(PoolDrain, WaitsForInFlightAndQueuedRequestsThenRefuses) {
   WorkerConfig c = config_for("");
   c.limits.cpu_per_request = 400ms;
