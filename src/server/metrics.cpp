@@ -118,6 +118,13 @@ std::string Metrics::render() const {
                          label(names_[i]), label(action), n);
   }
 
+  if (in_flight_) {
+    header("rewind_requests_in_flight", "gauge",
+           "Requests admitted to a worker and not yet answered (running or queued).");
+    for (size_t i = 0; i < workers_.size(); ++i)
+      out += fmt::format("rewind_requests_in_flight{{worker=\"{}\"}} {}\n", label(names_[i]),
+                         in_flight_(i));
+  }
   header("rewind_request_duration_seconds", "histogram",
          "Time from a complete request to its response being ready, guest call included.");
   for (size_t i = 0; i < workers_.size(); ++i) {

@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,11 @@ class Metrics {
   // worker is -1 when no route was found.
   void record_rejected(int worker, int status);
 
+  // Where the requests-in-flight gauge comes from (admitted to a worker, not yet answered).
+  void set_in_flight_source(std::function<uint64_t(size_t worker)> source) {
+    in_flight_ = std::move(source);
+  }
+
   std::string render() const;
 
  private:
@@ -49,6 +55,7 @@ class Metrics {
   std::vector<std::string> names_;
   std::vector<std::unique_ptr<PerWorker>> workers_;
   std::array<std::atomic<uint64_t>, 600> unrouted_by_status_{};
+  std::function<uint64_t(size_t)> in_flight_;
 };
 
 }  // namespace rw::server

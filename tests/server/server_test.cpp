@@ -299,6 +299,7 @@ TEST_F(ServerTest, AdminListener) {
   EXPECT_EQ(m.status, 200);
   EXPECT_EQ(m.header("content-type").rfind("text/plain; version=0.0.4", 0), 0u);
   EXPECT_NE(m.body.find("# TYPE rewind_request_duration_seconds histogram"), std::string::npos);
+  EXPECT_NE(m.body.find("rewind_requests_in_flight{worker=\"main\"} 0\n"), std::string::npos);
   EXPECT_EQ(http_get(admin_port_, "/main").status, 404);
   // Workers are not reachable through the admin port, nor the admin pages through the main one.
   EXPECT_EQ(main_->calls, 0);
@@ -352,6 +353,9 @@ TEST_F(ServerTest, ASlowWorkerDoesNotDelayAnother) {
     slow.push_back(std::async(std::launch::async, [&] { return http_get(port_, "/main/slow"); }));
   while (main_->in_flight.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the other two are queued
+  EXPECT_NE(
+      http_get(admin_port_, "/metrics").body.find("rewind_requests_in_flight{worker=\"main\"} 4\n"),
+      std::string::npos);
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(http_get(port_, "/api/fast").status, 200);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(250));
