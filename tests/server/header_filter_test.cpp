@@ -75,7 +75,8 @@ TEST(HeaderFilter, DropsNamesThatAreNotTokens) {
 
 TEST(HeaderFilter, DropsValuesWithControlCharacters) {
   auto response = get_from(std::make_shared<HeaderWorker>(
-      std::vector<std::pair<std::string, std::string>>{{"x-ctl", std::string("a\x01" "b")},
+      std::vector<std::pair<std::string, std::string>>{{"x-ctl", std::string("a\x01"
+                                                                             "b")},
                                                        {"x-del", "a\x7F"},
                                                        {"x-tab", "a\tb"},
                                                        {"x-utf8", "caf\xC3\xA9"}}));
