@@ -12,9 +12,10 @@
 //   auto ns = rw::objects::Namespace::create(config).value();
 //   rw::runtime::HandleResult r = ns->handle("alice", request);   // blocks until answered
 //
-// Thread-safety: handle() may be called from any number of threads at once. Calls to one object
-// run one at a time, on the calling threads, in the order they were admitted; calls to different
-// objects run in parallel.
+// Thread-safety: handle() and submit() may be called from any number of threads at once. Calls
+// to one object run one at a time, in the order they were admitted, on a thread that called
+// into the namespace (no threads of its own besides an idle reaper); calls to different objects
+// run in parallel.
 
 #include <chrono>
 #include <cstdint>
@@ -91,6 +92,14 @@ class Namespace {
   // and returns its response once its writes are durable. Rejections: 400 bad object id, 413
   // body too large, 503 overloaded (the object's queue is full) or draining.
   runtime::HandleResult handle(std::string_view object_id, const runtime::Request& request);
+
+  // The same without blocking: the call is queued, and `done` is called exactly once, with the
+  // result, on the thread that runs it (possibly this one, before submit returns). A thread that
+  // finds the object idle runs its calls, then those queued behind them meanwhile, so callers
+  // waiting for a busy object hold no thread. `done` must not throw and should be quick: the
+  // object's next call waits for it.
+  using Callback = std::function<void(runtime::HandleResult)>;
+  void submit(std::string_view object_id, runtime::Request request, Callback done);
 
   NamespaceStats stats() const;
   const NamespaceConfig& config() const;

@@ -158,6 +158,47 @@ TEST_F(SchedulingTest, QueueBoundGives503AndOtherObjectsRunMeanwhile) {
   EXPECT_EQ(ns->stats().rejected, 1u);
 }
 
+// submit() does not block behind a busy object: the calls queue, the thread running the
+// object runs them in order and calls back, and the submitting thread is free meanwhile.
+TEST_F(SchedulingTest, SubmitQueuesWithoutHoldingTheCallersThread) {
+  auto ns = open();
+  ASSERT_TRUE(ns);
+  gate_.hold("ns/a");
+  runtime::HandleResult first;
+  std::thread runner([&] { first = ns->handle("a", request("POST", "/", "0;")); });
+  ASSERT_TRUE(eventually([&] { return ns->stats().in_flight == 1; }));
+  std::mutex mutex;
+  std::vector<std::string> bodies;
+  std::set<std::thread::id> threads;
+  for (int i = 1; i <= 5; ++i)
+    ns->submit("a", request("POST", "/", std::to_string(i) + ";"), [&](runtime::HandleResult r) {
+      std::lock_guard lock(mutex);
+      bodies.push_back(r.response.body);
+      threads.insert(std::this_thread::get_id());
+    });
+  EXPECT_EQ(ns->stats().queued, 5u);  // all five submitted while the first still runs
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_TRUE(bodies.empty());
+  }
+  gate_.open();
+  runner.join();
+  ASSERT_TRUE(eventually([&] { return ns->stats().in_flight + ns->stats().queued == 0; }));
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(bodies.size(), 5u);
+  EXPECT_EQ(bodies[4], "0;1;2;3;4;5;");
+  EXPECT_EQ(bodies[0], "0;1;");
+  EXPECT_EQ(threads.size(), 1u);  // the thread that ran the first call ran them all
+  EXPECT_EQ(threads.count(std::this_thread::get_id()), 0u);
+  // A submit to an idle object runs on the submitting thread, before submit returns.
+  std::string body;
+  ns->submit("b", request("POST", "/", "x;"),
+             [&](runtime::HandleResult r) { body = r.response.body; });
+  EXPECT_EQ(body, "x;");
+  ns->submit("", request("POST", "/"), [&](runtime::HandleResult r) { body = r.response.body; });
+  EXPECT_NE(body.find("bad_object_id"), std::string::npos);
+}
+
 TEST_F(SchedulingTest, NamespaceWideQueueBound) {
   NamespaceConfig config;
   config.limits.max_queued_requests = 1;

@@ -1,12 +1,13 @@
 // rw::objects::Namespace: routes calls to objects, one instance and one FIFO per object, idle
 // and LRU eviction.
 //
-// Scheduling: a call runs on the thread that called handle(). Each object has a "running" flag
-// and a FIFO of waiting callers; a caller that finds its object running queues and sleeps on its
-// own condition variable, and the finishing caller hands the object directly to the first in
-// line (the flag never drops, so a newcomer cannot overtake). Calls to different objects run in
-// parallel on their callers' threads, with no thread of our own per object, and their commits
-// meet in the storage's group commit. The server's worker threads bound the concurrency.
+// Scheduling: each object has a "running" flag and a FIFO of admitted calls. A thread that
+// submits a call to an idle object runs it, then every call queued behind it meanwhile, until
+// the queue is empty; a call for a running object is queued and its submitter returns (handle()
+// then waits for its callback). The flag stays set while queued calls remain, so a newcomer
+// cannot overtake them. Calls to different objects run in parallel on the submitting threads,
+// with no thread of our own per object (thousands of objects cost no threads), and their
+// commits meet in the storage's group commit. Waiting calls hold no thread.
 
 #include <algorithm>
 #include <condition_variable>
@@ -65,23 +66,26 @@ void log_to_stderr(const runtime::LogRecord& record) {
   fwrite(line.data(), 1, line.size(), stderr);
 }
 
-struct Waiter {
-  std::condition_variable cv;
-  bool turn = false;
+// A call admitted to an object, waiting for its turn or running.
+struct PendingCall {
+  std::unique_ptr<Request> owned;  // submit(): the request moved in
+  const Request* request = nullptr;
+  Namespace::Callback done;
+  Clock::time_point admitted;
 };
 
 struct Object {
   explicit Object(std::string object_id) : id(std::move(object_id)) {}
   const std::string id;
   // Guarded by the namespace mutex.
-  bool running = false;
-  std::deque<Waiter*> waiters;
-  uint32_t pending = 0;  // running + waiting
+  bool running = false;  // a thread is running this object's calls
+  std::deque<PendingCall> queue;
+  uint32_t pending = 0;  // running + queued
   bool in_lru = false;
   std::list<Object*>::iterator lru_position;
   Clock::time_point last_used;
-  // Touched only by the caller that holds the object (running), or under the mutex while the
-  // object is idle (eviction).
+  // Touched only by the thread running the object, or under the mutex while the object is
+  // idle (eviction).
   std::unique_ptr<detail::ObjectInstance> instance;
 };
 
@@ -148,47 +152,61 @@ struct Namespace::Impl {
     return result;
   }
 
-  HandleResult handle(std::string_view object_id, const Request& request);
-  void finish(Object* object, std::vector<std::unique_ptr<detail::ObjectInstance>>& doomed);
+  void submit(std::string_view object_id, PendingCall call);
+  void run(Object* object, PendingCall call, std::unique_lock<std::mutex>& lock);
+  HandleResult run_one(Object* object, const Request& request, std::unique_lock<std::mutex>& lock);
 };
 
-HandleResult Namespace::Impl::handle(std::string_view object_id, const Request& request) {
-  auto started = Clock::now();
-  HandleResult result;
+namespace {
+
+void deliver(const Namespace::Callback& done, HandleResult result) {
+  try {
+    done(std::move(result));
+  } catch (...) {
+    // A callback must not throw; if it does, the object's queue must keep moving regardless.
+  }
+}
+
+}  // namespace
+
+void Namespace::Impl::submit(std::string_view object_id, PendingCall call) {
   const NamespaceConfig& config = env->config;
-  auto done = [&](HandleResult r) {
-    r.duration = Clock::now() - started;
-    return r;
+  const Request& request = *call.request;
+  auto reject = [&](int status, json body) {
+    HandleResult result;
+    result.response = json_response(status, body);
+    result.duration = Clock::now() - call.admitted;
+    deliver(call.done, std::move(result));
   };
   std::unique_lock lock(mutex);
   ++counters.requests;
   if (object_id.empty() || object_id.size() > config.storage.limits.max_object_id_bytes) {
     ++counters.rejected;
-    return done(reject(std::move(result), 400,
-                       {{"error", "bad_object_id"},
+    lock.unlock();
+    return reject(400, {{"error", "bad_object_id"},
                         {"request_id", request.request_id},
-                        {"limit", config.storage.limits.max_object_id_bytes}}));
+                        {"limit", config.storage.limits.max_object_id_bytes}});
   }
   if (request.body.size() > config.limits.max_request_body_bytes) {
     ++counters.rejected;
-    return done(reject(std::move(result), 413,
-                       {{"error", "request_body_too_large"},
+    lock.unlock();
+    return reject(413, {{"error", "request_body_too_large"},
                         {"request_id", request.request_id},
-                        {"limit", config.limits.max_request_body_bytes}}));
+                        {"limit", config.limits.max_request_body_bytes}});
   }
   if (draining) {
     ++counters.rejected;
-    return done(reject(std::move(result), 503,
-                       {{"error", "draining"}, {"request_id", request.request_id}}));
+    lock.unlock();
+    return reject(503, {{"error", "draining"}, {"request_id", request.request_id}});
   }
   auto found = objects.find(std::string(object_id));
   Object* object = found == objects.end() ? nullptr : found->second.get();
   if (object && object->running &&
-      (object->waiters.size() >= config.max_queue_per_object ||
+      (object->queue.size() >= config.max_queue_per_object ||
        waiting >= config.limits.max_queued_requests)) {
     ++counters.rejected;
-    return done(reject(std::move(result), 503,
-                       {{"error", "overloaded"}, {"request_id", request.request_id}}));
+    lock.unlock();
+    return reject(503, {{"error", "overloaded"}, {"request_id", request.request_id}});
   }
   if (!object) {
     auto created = std::make_unique<Object>(std::string(object_id));
@@ -199,21 +217,72 @@ HandleResult Namespace::Impl::handle(std::string_view object_id, const Request& 
   ++pending;
   if (owner->on_admitted) owner->on_admitted(object_id, request);
   if (object->running) {
-    Waiter waiter;
-    object->waiters.push_back(&waiter);
+    // The thread running the object will run this call after those before it.
+    object->queue.push_back(std::move(call));
     ++waiting;
-    waiter.cv.wait(lock, [&] { return waiter.turn; });
-    --waiting;  // handed over: running stays set on our behalf
-  } else {
-    object->running = true;
-    if (object->in_lru) {
-      lru.erase(object->lru_position);
-      object->in_lru = false;
-    }
+    return;
   }
-  ++running;
+  object->running = true;
+  if (object->in_lru) {
+    lru.erase(object->lru_position);
+    object->in_lru = false;
+  }
+  run(object, std::move(call), lock);
+}
 
-  // The object is ours. Build its instance if it has none, making room first.
+// Runs `call` and then every call queued behind it, on this thread, until the object's queue is
+// empty; then the object becomes idle. Entered and left with the lock held.
+void Namespace::Impl::run(Object* object, PendingCall call, std::unique_lock<std::mutex>& lock) {
+  for (;;) {
+    ++running;
+    HandleResult result = run_one(object, *call.request, lock);
+    result.duration = Clock::now() - call.admitted;
+    --running;
+    --pending;
+    --object->pending;
+    object->last_used = Clock::now();
+    std::vector<std::unique_ptr<detail::ObjectInstance>> doomed;
+    std::optional<PendingCall> next;
+    if (!object->queue.empty()) {
+      next.emplace(std::move(object->queue.front()));
+      object->queue.pop_front();
+      --waiting;
+    } else {
+      // Idle: from here on another thread may take or evict the object.
+      object->running = false;
+      if (object->instance) {
+        object->lru_position = lru.insert(lru.end(), object);
+        object->in_lru = true;
+        // Over the bound because every other object was busy when this one was built: shrink
+        // now that some are idle.
+        while (live > env->config.max_live_objects && !lru.empty()) {
+          Object* victim = lru.front();
+          doomed.push_back(evict_locked(victim));
+          ++counters.lru_evictions;
+          if (victim == object) break;
+        }
+      } else {
+        objects.erase(object->id);
+      }
+    }
+    bool idle = pending == 0;
+    lock.unlock();
+    if (idle) idle_cv.notify_all();
+    doomed.clear();
+    if (result.failure && owner->on_failure) owner->on_failure(*result.failure);
+    deliver(call.done, std::move(result));
+    lock.lock();
+    if (!next) return;
+    call = std::move(*next);
+  }
+}
+
+// One call on the object this thread runs: builds its instance if it has none, then the call.
+// Entered and left with the lock held; the guest runs without it.
+HandleResult Namespace::Impl::run_one(Object* object, const Request& request,
+                                      std::unique_lock<std::mutex>& lock) {
+  const NamespaceConfig& config = env->config;
+  HandleResult result;
   std::vector<std::unique_ptr<detail::ObjectInstance>> doomed;
   if (!object->instance) {
     while (live >= config.max_live_objects && !lru.empty()) {
@@ -237,84 +306,40 @@ HandleResult Namespace::Impl::handle(std::string_view object_id, const Request& 
       record.outcome = Outcome::HostError;
       record.message = "object could not be loaded: " + created.error().message;
       record.action = "none";
-      finish(object, doomed);
-      lock.unlock();
       result.response = json_response(500, {{"error", "object_unavailable"},
                                             {"request_id", request.request_id},
                                             {"message", record.message}});
-      if (owner->on_failure) owner->on_failure(record);
       result.failure = std::move(record);
-      return done(std::move(result));
+      return result;
     }
     object->instance = std::move(created.value());
   }
   lock.unlock();
 
   detail::ObjectCall call = object->instance->call(request);
-  std::unique_ptr<detail::ObjectInstance> broken;
-  if (object->instance->broken()) broken = std::move(object->instance);
+  // A reset whose reload failed: no trustworthy state, so the next call builds a new instance.
+  bool dropped = object->instance->broken();
+  if (dropped) object->instance.reset();
 
   lock.lock();
-  if (broken) --live;
+  if (dropped) --live;
   if (!call.failure) {
     ++counters.ok;
-  } else {
-    const FailureRecord& record = *call.failure;
-    if (record.message.starts_with("storage commit failed")) ++counters.commit_failures;
-    if (record.outcome == Outcome::Panic) ++counters.panics;
-    if (record.outcome == Outcome::HostError) ++counters.host_errors;
-    if (record.outcome == Outcome::Abort) {
-      ++counters.aborts;
-      ++counters.aborts_by_kind[record.trap ? to_string(*record.trap) : "unknown"];
-    }
-    if (record.action != "none") ++counters.recoveries;
-  }
-  finish(object, doomed);
-  lock.unlock();
-  broken.reset();
-  doomed.clear();
-
-  if (call.failure) {
-    result.response = failure_response(*call.failure);
-    if (owner->on_failure) owner->on_failure(*call.failure);
-    result.failure = std::move(call.failure);
-  } else {
     result.response = std::move(call.response);
+    return result;
   }
-  return done(std::move(result));
-}
-
-// Under the mutex, by the caller holding `object`: hands it to the next caller in line, or
-// makes it idle (LRU) or forgets it (no instance). Instances to destroy go to `doomed`.
-void Namespace::Impl::finish(Object* object,
-                             std::vector<std::unique_ptr<detail::ObjectInstance>>& doomed) {
-  --running;
-  --pending;
-  --object->pending;
-  object->last_used = Clock::now();
-  if (!object->waiters.empty()) {
-    Waiter* next = object->waiters.front();
-    object->waiters.pop_front();
-    next->turn = true;
-    next->cv.notify_one();
-  } else {
-    object->running = false;
-    if (object->instance) {
-      object->lru_position = lru.insert(lru.end(), object);
-      object->in_lru = true;
-      // Over the bound because every other object was busy when this one was built: shrink
-      // now that some are idle.
-      while (live > env->config.max_live_objects && !lru.empty()) {
-        Object* victim = lru.front();
-        doomed.push_back(evict_locked(victim));
-        ++counters.lru_evictions;
-        if (victim == object) break;
-      }
-    } else {
-      objects.erase(object->id);
-    }
+  const FailureRecord& record = *call.failure;
+  if (record.message.starts_with("storage commit failed")) ++counters.commit_failures;
+  if (record.outcome == Outcome::Panic) ++counters.panics;
+  if (record.outcome == Outcome::HostError) ++counters.host_errors;
+  if (record.outcome == Outcome::Abort) {
+    ++counters.aborts;
+    ++counters.aborts_by_kind[record.trap ? to_string(*record.trap) : "unknown"];
   }
-  if (pending == 0) idle_cv.notify_all();
+  if (record.action != "none") ++counters.recoveries;
+  result.response = failure_response(record);
+  result.failure = std::move(call.failure);
+  return result;
 }
 
 Namespace::Namespace(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { impl_->owner = this; }
@@ -374,7 +399,30 @@ Result<std::shared_ptr<Namespace>> Namespace::create(NamespaceConfig config) {
 }
 
 HandleResult Namespace::handle(std::string_view object_id, const Request& request) {
-  return impl_->handle(object_id, request);
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::optional<HandleResult> out;
+  PendingCall call;
+  call.request = &request;
+  call.admitted = Clock::now();
+  call.done = [&](HandleResult result) {
+    std::lock_guard lock(mutex);
+    out = std::move(result);
+    cv.notify_one();
+  };
+  impl_->submit(object_id, std::move(call));
+  std::unique_lock lock(mutex);
+  cv.wait(lock, [&] { return out.has_value(); });
+  return std::move(*out);
+}
+
+void Namespace::submit(std::string_view object_id, Request request, Callback done) {
+  PendingCall call;
+  call.owned = std::make_unique<Request>(std::move(request));
+  call.request = call.owned.get();
+  call.admitted = Clock::now();
+  call.done = std::move(done);
+  impl_->submit(object_id, std::move(call));
 }
 
 NamespaceStats Namespace::stats() const {
