@@ -10,6 +10,10 @@
 
 namespace rw::server::testing {
 
+// How long /slow takes. Tests compare other requests' times with it, so it is long enough for
+// loaded machines and sanitizer builds.
+constexpr auto kSlow = std::chrono::milliseconds(1000);
+
 class FakeWorker : public runtime::Worker {
  public:
   explicit FakeWorker(std::string name, uint64_t max_body = 1 << 20) {
@@ -28,7 +32,7 @@ class FakeWorker : public runtime::Worker {
       last_request_ = request;
     }
     if (path.ends_with("/slow")) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+      std::this_thread::sleep_for(kSlow);
       result.response.body = "slow done";
     } else if (path.ends_with("/panic")) {
       result.response.status = 500;
