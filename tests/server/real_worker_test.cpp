@@ -139,6 +139,31 @@ TEST(RealWorker, CounterRollsBackPanicsAndAborts) {
       << metrics;
 }
 
+TEST(RealWorker, RollbackKeepsEveryOtherRequestsEffectUnderConcurrentFailures) {
+  // One instance, so every request queues behind the failing ones; rollback mode, so panics
+  // and aborts undo only their own increment.
+  auto config = counter(runtime::PanicMode::Rollback, runtime::AbortMode::Rollback);
+  config.max_consecutive_failures = 1000;
+  SERVE_OR_SKIP(s, config);
+  constexpr int kClients = 3, kPerClient = 60, kFailures = 30;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&] {
+      HttpClient client(s->port());
+      for (int i = 0; i < kPerClient; ++i)
+        if (client.request("GET", "/").status != 200) wrong.fetch_add(1);
+    });
+  }
+  HttpClient failing(s->port());
+  for (int i = 0; i < kFailures; ++i)
+    EXPECT_EQ(failing.request("GET", i % 2 ? "/panic" : "/abort").status, 500);
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(count_of(failing.request("GET", "/value")), kClients * kPerClient);
+  EXPECT_EQ(s->failures().size(), static_cast<size_t>(kFailures));
+}
+
 struct ChaosSetup {
   const char* module;
   runtime::PanicMode on_panic;
