@@ -9,6 +9,13 @@
 // written, at control flow and at calls). An operation whose result is immediately stored by
 // `local.set` writes the local directly.
 //
+// Every dispatch costs an indirect jump, and every value passed between two operations goes
+// through a frame slot (a store, then a load that waits for it), so the compiler fuses the common
+// sequences into one operation each: compare + branch, compare + select, `x + k` into a load's or
+// store's address (kept pending like a `local.get` until its consumer is known), constant store
+// values, loop latches (add + compare + branch), conditional adds, and the last value computed
+// straight into the result slot. Loops have no check instruction: backward branches count ticks.
+//
 // Calling convention: a caller materialises the arguments in consecutive slots at the top of its
 // stack; the callee's frame starts there, so the arguments are its first locals, and the callee
 // leaves its results at its slots 0..n-1, which is where the caller expects them.
