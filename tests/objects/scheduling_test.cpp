@@ -70,9 +70,12 @@ class SchedulingTest : public ::testing::Test {
     return ns.value();
   }
 
-  std::string stored_log(Namespace& ns, const std::string& object) {
+  std::string stored(Namespace& ns, const std::string& object, const std::string& key) {
     durable::Transaction tx = ns.storage()->begin(object);
-    return tx.get("log").value_or("");
+    return tx.get(key).value_or("");
+  }
+  std::string stored_log(Namespace& ns, const std::string& object) {
+    return stored(ns, object, "log");
   }
 
   ScratchDir dir_;
@@ -354,6 +357,39 @@ TEST_F(SchedulingTest, LoadFailureAnswers500AndRetries) {
   EXPECT_EQ(ns->stats().live_objects, 0u);
   durable::Transaction tx = ns->storage()->begin("x");
   EXPECT_FALSE(tx.get("ok"));
+}
+
+// After a reset the reinit export runs in a transaction of its own, which is committed, and
+// rewind.failure_record tells it why; on a fresh instance failure_record returns -1.
+TEST_F(SchedulingTest, ReinitAfterResetSeesTheFailureAndCommits) {
+  NamespaceConfig config;
+  config.on_abort = runtime::AbortMode::Reset;
+  auto ns = open(config, R"((module
+    (import "rewind" "failure_record" (func $record (param i32 i32) (result i32)))
+    (import "rewind" "storage_put" (func $put (param i32 i32 i32 i32) (result i32)))
+    (import "rewind" "request_body_length" (func $len (result i64)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "why")
+    (data (i32.const 8) "fresh")
+    (func (export "rewind_abi_version") (result i32) (i32.const 1))
+    (func (export "rewind_reinit") (local $n i32)
+      (local.set $n (call $record (i32.const 1024) (i32.const 4096)))
+      (if (i32.lt_s (local.get $n) (i32.const 0))
+        (then (drop (call $put (i32.const 0) (i32.const 3) (i32.const 8) (i32.const 5))))
+        (else (drop (call $put (i32.const 0) (i32.const 3) (i32.const 1024) (local.get $n))))))
+    (func (export "rewind_handle")
+      (if (i64.gt_u (call $len) (i64.const 0)) (then unreachable)))))");
+  ASSERT_TRUE(ns);
+  EXPECT_EQ(ns->handle("r", request("POST", "/")).response.status, 200);
+  EXPECT_EQ(stored(*ns, "r", "why"), "fresh");
+  auto failed = ns->handle("r", request("POST", "/", "trap", "req-7"));
+  ASSERT_TRUE(failed.failure);
+  EXPECT_EQ(failed.failure->action, "reset");
+  EXPECT_EQ(failed.failure->generation, 1u);
+  std::string why = stored(*ns, "r", "why");
+  EXPECT_NE(why.find("\"outcome\":\"abort\""), std::string::npos) << why;
+  EXPECT_NE(why.find("req-7"), std::string::npos) << why;
+  EXPECT_EQ(ns->handle("r", request("POST", "/")).response.status, 200);
 }
 
 // A call whose writes cannot be stored fails with 500 and its memory goes back too.
