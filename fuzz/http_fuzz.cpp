@@ -67,29 +67,6 @@ std::string percent_decode(std::string_view text) {
   return out;
 }
 
-// RFC 9110 token (a field name) and field value (no controls but HTAB; obs-text allowed).
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (unsigned char c : s) {
-    if (std::isalnum(c)) continue;
-    if (std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) == std::string_view::npos)
-      return false;
-  }
-  return true;
-}
-bool valid_value(std::string_view s) {
-  for (unsigned char c : s)
-    if ((c < 0x20 && c != '\t') || c == 0x7F) return false;
-  return true;
-}
-
-// HTTP_FUZZ_SKIP_BAD_HEADERS=1 keeps the worker from answering with header names or values that
-// are not valid HTTP, to fuzz past that known finding while its fix is pending (docs/fuzzing.md).
-bool skip_bad_headers() {
-  static const bool skip = std::getenv("HTTP_FUZZ_SKIP_BAD_HEADERS") != nullptr;
-  return skip;
-}
-
 class EchoWorker : public rw::runtime::Worker {
  public:
   EchoWorker() {
@@ -106,13 +83,11 @@ class EchoWorker : public rw::runtime::Worker {
       // any byte can reach them, as from a guest), and the status.
       if (beast::iequals(name, "x-reflect-name")) {
         std::string decoded = percent_decode(value);
-        if (!skip_bad_headers() || is_token(decoded))
-          result.response.headers.emplace_back(decoded, "1");
+        result.response.headers.emplace_back(decoded, "1");
       }
       if (beast::iequals(name, "x-reflect")) {
         std::string decoded = percent_decode(value);
-        if (!skip_bad_headers() || valid_value(decoded))
-          result.response.headers.emplace_back("x-reflected", decoded);
+        result.response.headers.emplace_back("x-reflected", decoded);
       }
       if (beast::iequals(name, "x-status")) result.response.status = std::atoi(value.c_str());
     }
