@@ -85,6 +85,14 @@ constexpr std::string_view kFusions = R"(
   (func (export "cond_other") (param i32 i32) (result i32)
     (select (i32.add (local.get 1) (i32.const 1)) (local.get 0)
             (i32.gt_u (local.get 0) (i32.const 5))))
+;; Branches on a loaded value.
+  (func (export "branch_on_load") (param i32) (result i32)
+    (i32.store (i32.const 60) (i32.const 0x100))
+    (block $b
+      (br_if $b (i32.load8_u (local.get 0)))
+      (return (i32.const 1)))
+    (if (result i32) (i32.load offset=4 (i32.add (local.get 0) (i32.const 4)))
+      (then (i32.const 2)) (else (i32.const 3))))
   ;; Immediate store values, sign-extended: i64.store of -2 writes all eight bytes.
   (func (export "store_i64_neg") (result i64)
     (i64.store (i32.const 16) (i64.const -2))
@@ -219,6 +227,16 @@ TEST_F(Fusion, ConditionalAdd) {
   EXPECT_EQ(run("cond_add_mirror", {i32(0)}).values.at(0).as_i32(), 100);
   EXPECT_EQ(run("cond_other", {i32(6), i32(40)}).values.at(0).as_i32(), 41);
   EXPECT_EQ(run("cond_other", {i32(5), i32(40)}).values.at(0).as_i32(), 5);
+}
+
+TEST_F(Fusion, BranchOnLoadedValue) {
+  EXPECT_EQ(run("branch_on_load", {i32(0)}).values.at(0).as_i32(), 1);     // byte 0 is zero
+  EXPECT_EQ(run("branch_on_load", {i32(61)}).values.at(0).as_i32(), 3);    // 0x01 at 61; 69 is 0
+  run("store_wrapped", {i32(static_cast<int32_t>(0xffff0030u)), i32(9)});  // byte 50
+  EXPECT_EQ(run("branch_on_load", {i32(50)}).values.at(0).as_i32(), 2);  // i32 at 58 is 0x01000000
+  CallResult r = call(store_, inst_, "branch_on_load", {i32(65536)});
+  EXPECT_EQ(r.outcome, Outcome::Abort);
+  EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
 }
 
 TEST_F(Fusion, PendingAddressSeesTheLocalBeforeItIsWritten) {

@@ -230,8 +230,9 @@ bool is_i64_op(Opcode op) {
 
 struct CondJump {
   uint32_t op = 0;
-  uint32_t a = 0, b = 0;
-  bool has_b = false;
+  uint32_t a = 0, b = 0, c = 0;
+  bool has_b = false, has_c = false;
+  uint32_t byte_offset = UINT32_MAX;  // of a fused load, which is what can trap
 };
 
 // The deepest nesting of legacy `try` blocks in a function body (an upper bound: unreachable
@@ -438,6 +439,21 @@ class Compiler {
         stack_.pop_back();
         return j;
       }
+      if (op == op_id(Opcode::I32Load8U) || op == op_id(Opcode::I32Load)) {
+        // Branch on a loaded value (`if (flags[i])`, `while (*p)`): load and test in one op.
+        bool byte = op == op_id(Opcode::I32Load8U);
+        j.op = byte ? op_id(jump_when_true ? IOp::JumpIfLoad8U : IOp::JumpUnlessLoad8U)
+                    : op_id(jump_when_true ? IOp::JumpIfLoad32 : IOp::JumpUnlessLoad32);
+        j.a = out_.code[p + 2];  // address slot, offset, addend
+        j.b = out_.code[p + 3];
+        j.c = out_.code[p + 4];
+        j.has_b = j.has_c = true;
+        if (!out_.offsets.empty() && out_.offsets.back().first == p)
+          j.byte_offset = out_.offsets.back().second;
+        retract_last(p);
+        stack_.pop_back();
+        return j;
+      }
       for (const CmpInfo& c : compare_table()) {
         if (c.op != op) continue;
         j.op = jump_when_true ? c.jump : c.negated;
@@ -480,9 +496,13 @@ class Compiler {
         return;
       }
     }
+    uint32_t offset = cur_offset_;
+    if (j.byte_offset != UINT32_MAX) cur_offset_ = j.byte_offset;  // a trap is the load's
     begin(j.op);
+    cur_offset_ = offset;
     word(j.a);
     if (j.has_b) word(j.b);
+    if (j.has_c) word(j.c);
   }
 
   // Emits a result-producing op header and remembers where its destination word is, so that a

@@ -97,6 +97,10 @@ enum class IOp : uint32_t {
   SelectOp,              // dst, a, b, cond
   JumpIfI64Eqz,          // a, target
   JumpIfI64Nez,          // a, target
+  JumpIfLoad8U,          // address slot, offset, addend, target (branch on the loaded value)
+  JumpUnlessLoad8U,      // likewise
+  JumpIfLoad32,          // likewise, i32.load
+  JumpUnlessLoad32,      // likewise
 #define RW_X(name) name##Imm,
   RW_IMM_BINOPS(RW_X)
 #undef RW_X

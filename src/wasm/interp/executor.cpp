@@ -250,6 +250,10 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
       &&L_SelectOp,
       &&L_JumpIfI64Eqz,
       &&L_JumpIfI64Nez,
+      &&L_JumpIfLoad8U,
+      &&L_JumpUnlessLoad8U,
+      &&L_JumpIfLoad32,
+      &&L_JumpUnlessLoad32,
 #define RW_X(name) &&L_##name##Imm,
       RW_IMM_BINOPS(RW_X)
 #undef RW_X
@@ -811,6 +815,23 @@ L_RefFunc:
   STORE(I64Store32, uint32_t)
 #undef STORE
 #undef STORE_AT
+
+  // Branch on a loaded value: op, address slot, offset, addend, target.
+#define JUMP_ON_LOAD(name, T, test)                                                        \
+  L_##name : {                                                                             \
+    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[1]] + pc[3])) + pc[2]; \
+    if (ea + sizeof(T) > mem_size) goto oob;                                               \
+    T v;                                                                                   \
+    std::memcpy(&v, mem + ea, sizeof(T));                                                  \
+    if (test) BRANCH(pc[4]);                                                               \
+    pc += 5;                                                                               \
+    NEXT();                                                                                \
+  }
+  JUMP_ON_LOAD(JumpIfLoad8U, uint8_t, v != 0)
+  JUMP_ON_LOAD(JumpUnlessLoad8U, uint8_t, v == 0)
+  JUMP_ON_LOAD(JumpIfLoad32, uint32_t, v != 0)
+  JUMP_ON_LOAD(JumpUnlessLoad32, uint32_t, v == 0)
+#undef JUMP_ON_LOAD
 
 oob:
   frames.back().pc = pc;
