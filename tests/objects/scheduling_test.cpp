@@ -392,6 +392,37 @@ TEST_F(SchedulingTest, ReinitAfterResetSeesTheFailureAndCommits) {
   EXPECT_EQ(ns->handle("r", request("POST", "/")).response.status, 200);
 }
 
+// rewind.object_id gives the object its id, in calls and in the reinit export; a range
+// outside memory aborts the call.
+TEST_F(SchedulingTest, ObjectIdImport) {
+  auto ns = open({}, R"((module
+    (import "rewind" "object_id" (func $id (param i32 i32) (result i32)))
+    (import "rewind" "storage_put" (func $put (param i32 i32 i32 i32) (result i32)))
+    (import "rewind" "response_body_write" (func $write (param i32 i32)))
+    (import "rewind" "request_body_length" (func $len (result i64)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "id")
+    (func (export "rewind_abi_version") (result i32) (i32.const 1))
+    (func (export "rewind_reinit")
+      (drop (call $put (i32.const 0) (i32.const 2) (i32.const 64)
+                       (call $id (i32.const 64) (i32.const 100)))))
+    (func (export "rewind_handle")
+      (if (i64.gt_u (call $len) (i64.const 0))
+        (then (drop (call $id (i32.const 65530) (i32.const 100)))))
+      (call $write (i32.const 128) (call $id (i32.const 128) (i32.const 3)))))
+)");
+  ASSERT_TRUE(ns);
+  std::string id("room\0/7", 7);
+  auto r = ns->handle(id, request("GET", "/"));
+  // The guest writes the id's full length (7) from a 3-byte buffer: only 3 bytes were copied.
+  EXPECT_EQ(r.response.body, std::string("roo\0\0\0\0", 7));
+  EXPECT_EQ(stored(*ns, id, "id"), id);
+  auto bad = ns->handle(id, request("POST", "/", "x"));
+  ASSERT_TRUE(bad.failure);
+  EXPECT_EQ(bad.failure->trap, TrapKind::HostAbort);
+  EXPECT_NE(bad.failure->message.find("rewind.object_id: range"), std::string::npos);
+}
+
 // A call whose writes cannot be stored fails with 500 and its memory goes back too.
 TEST_F(SchedulingTest, CommitFailureRollsBackMemory) {
   NamespaceConfig config;

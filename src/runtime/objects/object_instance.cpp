@@ -32,6 +32,32 @@ StoreOptions store_options(const NamespaceConfig& config) {
   return options;
 }
 
+constexpr std::string_view kObjectIdImport = "object_id";
+
+FuncType object_id_type() { return FuncType{{ValType::I32, ValType::I32}, {ValType::I32}}; }
+
+// rewind.object_id(buf, cap) -> len: copies min(len, cap) bytes of the object's id to buf and
+// returns the id's length. Usable in calls and in the reinit export.
+void define_object_id_import(Store& store, Imports& imports, const std::string& object_id) {
+  auto callback = [object_id](HostContext& ctx, std::span<const Value> args,
+                              std::span<Value> results) -> HostResult {
+    uint64_t ptr = static_cast<uint32_t>(args[0].i32), cap = static_cast<uint32_t>(args[1].i32);
+    std::optional<Memory> memory = ctx.memory();
+    if (!memory) return HostResult::abort("rewind.object_id: the module has no memory");
+    if (cap > 0 && ptr + cap > memory->size_bytes())
+      return HostResult::abort("rewind.object_id: range [" + std::to_string(ptr) + ", " +
+                               std::to_string(ptr + cap) + ") is outside linear memory (" +
+                               std::to_string(memory->size_bytes()) + " bytes)");
+    size_t n = std::min<size_t>(cap, object_id.size());
+    if (n > 0) memory->write(ptr, std::span(reinterpret_cast<const uint8_t*>(object_id.data()), n));
+    results[0] = Value::make_i32(static_cast<int32_t>(object_id.size()));
+    return HostResult::ok();
+  };
+  imports.define(std::string(runtime::detail::kAbiModule), std::string(kObjectIdImport),
+                 Extern::of(store.create_host_function(object_id_type(), callback,
+                                                       std::string(kObjectIdImport))));
+}
+
 // A transaction that is rolled back unless committed, and is the storage functions' target for
 // as long as it lives.
 class BoundTransaction {
@@ -66,6 +92,12 @@ Result<void> check_object_module(const Module& module) {
     if (imp.module == runtime::detail::kAbiModule) {
       auto s = std::find_if(storage.begin(), storage.end(),
                             [&](const durable::StorageFunction& f) { return f.name == imp.name; });
+      if (imp.name == kObjectIdImport) {
+        if (imp.kind != ExternKind::Func || imp.func_type != object_id_type())
+          return fail("object imports rewind.object_id as " + to_string(imp.func_type) +
+                      ", but it is defined as " + to_string(object_id_type()));
+        continue;
+      }
       if (s != storage.end()) {
         if (imp.kind != ExternKind::Func || imp.func_type != s->type)
           return fail("object imports rewind." + imp.name + " as " + to_string(imp.func_type) +
@@ -146,6 +178,7 @@ Result<Imports> ObjectInstance::make_imports(Store& store) {
   Imports imports;
   runtime::detail::define_imports(store, imports, state_);
   durable::define_storage_imports(store, imports, storage_context_);
+  define_object_id_import(store, imports, object_id_);
   wasi_.reset();
   if (!env_->imports_wasi) return imports;
   const NamespaceConfig& config = env_->config;
@@ -185,6 +218,7 @@ Result<void> build_snapshot(NamespaceEnv& env) {
   Imports imports;
   runtime::detail::define_imports(store, imports, state);
   durable::define_storage_imports(store, imports, storage_context);
+  define_object_id_import(store, imports, "");  // initialisation belongs to no object
   std::shared_ptr<wasi::WasiContext> wasi;
   if (env.imports_wasi) {
     wasi::WasiConfig wasi_config;
