@@ -265,7 +265,7 @@ INSTANTIATE_TEST_SUITE_P(RealWorker, Chaos,
                                                       runtime::AbortMode::Reset},
                                            ChaosSetup{"chaos.wasm", runtime::PanicMode::Rollback,
                                                       runtime::AbortMode::Rollback},
-                                           ChaosSetup{"chaos.exnref.wasm", runtime::PanicMode::Keep,
+                                           ChaosSetup{"chaos.legacy.wasm", runtime::PanicMode::Keep,
                                                       runtime::AbortMode::Reset}));
 
 }  // namespace
