@@ -36,10 +36,17 @@ class Gate {
   }
   void on_log(const runtime::LogRecord& record) {
     std::unique_lock lock(mutex_);
+    ran_on_[record.request_id] = std::this_thread::get_id();
     cv_.wait(lock, [&] { return !held_.contains(record.worker); });
+  }
+  // The thread that ran the call with this request id (it logged).
+  std::thread::id ran_on(const std::string& request_id) {
+    std::lock_guard lock(mutex_);
+    return ran_on_[request_id];
   }
 
  private:
+  std::map<std::string, std::thread::id> ran_on_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::set<std::string> held_;
@@ -135,11 +142,17 @@ TEST_F(SchedulingTest, QueueBoundGives503AndOtherObjectsRunMeanwhile) {
   gate_.hold("ns/busy");
   std::vector<std::thread> threads;
   std::vector<runtime::HandleResult> results(4);
-  threads.emplace_back([&] { results[0] = ns->handle("busy", request("POST", "/", "first;")); });
+  std::vector<std::thread::id> callers(4);
+  threads.emplace_back([&] {
+    callers[0] = std::this_thread::get_id();
+    results[0] = ns->handle("busy", request("POST", "/", "first;", "r0"));
+  });
   ASSERT_TRUE(eventually([&] { return ns->stats().in_flight == 1; }));
   for (int i = 1; i <= 3; ++i) {
     threads.emplace_back([&, i] {
-      results[i] = ns->handle("busy", request("POST", "/", "q" + std::to_string(i) + ";"));
+      callers[i] = std::this_thread::get_id();
+      std::string n = std::to_string(i);
+      results[i] = ns->handle("busy", request("POST", "/", "q" + n + ";", "r" + n));
     });
     ASSERT_TRUE(eventually([&] { return ns->stats().queued == uint32_t(i); }));
   }
@@ -159,6 +172,9 @@ TEST_F(SchedulingTest, QueueBoundGives503AndOtherObjectsRunMeanwhile) {
   EXPECT_EQ(stored_log(*ns, "busy"), "first;q1;q2;q3;");
   EXPECT_EQ(results[3].response.body, "first;q1;q2;q3;");
   EXPECT_EQ(ns->stats().rejected, 1u);
+  // Each blocking caller ran its own call: none served another's (and so each returned as soon
+  // as its own call was done).
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(gate_.ran_on("r" + std::to_string(i)), callers[i]) << i;
 }
 
 // submit() does not block behind a busy object: the calls queue, the thread running the

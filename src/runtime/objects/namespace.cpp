@@ -2,12 +2,14 @@
 // and LRU eviction.
 //
 // Scheduling: each object has a "running" flag and a FIFO of admitted calls. A thread that
-// submits a call to an idle object runs it, then every call queued behind it meanwhile, until
-// the queue is empty; a call for a running object is queued and its submitter returns (handle()
-// then waits for its callback). The flag stays set while queued calls remain, so a newcomer
-// cannot overtake them. Calls to different objects run in parallel on the submitting threads,
-// with no thread of our own per object (thousands of objects cost no threads), and their
-// commits meet in the storage's group commit. Waiting calls hold no thread.
+// submits a call to an idle object runs it on the spot. A call for a running object is queued:
+// a submit() caller returns at once, and the thread running the object runs the call in its
+// turn; a handle() caller sleeps until the call is handed to it, then runs it on its own thread
+// (so a blocking caller never serves other callers' calls and returns as soon as its own is
+// done). The flag stays set while calls remain queued, so a newcomer cannot overtake them.
+// Calls to different objects run in parallel on the calling threads, with no thread of our own
+// per object (thousands of objects cost no threads), and their commits meet in the storage's
+// group commit.
 
 #include <algorithm>
 #include <condition_variable>
@@ -66,12 +68,21 @@ void log_to_stderr(const runtime::LogRecord& record) {
   fwrite(line.data(), 1, line.size(), stderr);
 }
 
+struct Waiter;
+
 // A call admitted to an object, waiting for its turn or running.
 struct PendingCall {
   std::unique_ptr<Request> owned;  // submit(): the request moved in
   const Request* request = nullptr;
   Namespace::Callback done;
   Clock::time_point admitted;
+  // handle(): the caller's thread, blocked until the call is handed to it to run.
+  Waiter* waiter = nullptr;
+};
+
+struct Waiter {
+  std::condition_variable cv;
+  std::optional<PendingCall> call;  // set with the turn
 };
 
 struct Object {
@@ -217,9 +228,15 @@ void Namespace::Impl::submit(std::string_view object_id, PendingCall call) {
   ++pending;
   if (owner->on_admitted) owner->on_admitted(object_id, request);
   if (object->running) {
-    // The thread running the object will run this call after those before it.
+    Waiter* waiter = call.waiter;
     object->queue.push_back(std::move(call));
     ++waiting;
+    // submit(): the thread running the object will run this call after those before it.
+    if (!waiter) return;
+    // handle(): its own thread runs it when its turn comes (running stays set meanwhile).
+    waiter->cv.wait(lock, [&] { return waiter->call.has_value(); });
+    PendingCall mine = std::move(*waiter->call);
+    run(object, std::move(mine), lock);
     return;
   }
   object->running = true;
@@ -230,8 +247,10 @@ void Namespace::Impl::submit(std::string_view object_id, PendingCall call) {
   run(object, std::move(call), lock);
 }
 
-// Runs `call` and then every call queued behind it, on this thread, until the object's queue is
-// empty; then the object becomes idle. Entered and left with the lock held.
+// Runs `call` and then the calls queued behind it, on this thread, until the object's queue is
+// empty (then the object becomes idle) or the next call belongs to a handle() caller, which is
+// handed the object and runs it on its own thread, so that a blocking caller returns as soon as
+// its own call is done. Entered and left with the lock held.
 void Namespace::Impl::run(Object* object, PendingCall call, std::unique_lock<std::mutex>& lock) {
   for (;;) {
     ++running;
@@ -247,6 +266,13 @@ void Namespace::Impl::run(Object* object, PendingCall call, std::unique_lock<std
       next.emplace(std::move(object->queue.front()));
       object->queue.pop_front();
       --waiting;
+      if (Waiter* waiter = next->waiter) {
+        // Notified under the lock: the waiter cannot run (and return, destroying *waiter)
+        // before we let go of it.
+        waiter->call = std::move(next);
+        next.reset();
+        waiter->cv.notify_one();
+      }
     } else {
       // Idle: from here on another thread may take or evict the object.
       object->running = false;
@@ -272,7 +298,7 @@ void Namespace::Impl::run(Object* object, PendingCall call, std::unique_lock<std
     if (result.failure && owner->on_failure) owner->on_failure(*result.failure);
     deliver(call.done, std::move(result));
     lock.lock();
-    if (!next) return;
+    if (!next) return;  // idle, or handed over
     call = std::move(*next);
   }
 }
@@ -402,9 +428,11 @@ HandleResult Namespace::handle(std::string_view object_id, const Request& reques
   std::mutex mutex;
   std::condition_variable cv;
   std::optional<HandleResult> out;
+  Waiter waiter;
   PendingCall call;
   call.request = &request;
   call.admitted = Clock::now();
+  call.waiter = &waiter;
   call.done = [&](HandleResult result) {
     std::lock_guard lock(mutex);
     out = std::move(result);
