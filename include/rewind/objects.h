@@ -60,6 +60,9 @@ struct NamespaceConfig {
   // max_queued_requests bounds the calls waiting across all objects of the namespace.
   runtime::WorkerLimits limits;
   std::map<std::string, std::string> env;  // WASI environment
+  // For servers (as_worker): how many calls to run at once, i.e. the server's guest threads for
+  // this namespace. Each call waiting for its object holds one. 0: 4 per hardware thread.
+  uint32_t concurrency = 0;
   // Storage options; `path` is ignored (db_path is used).
   durable::StorageOptions storage;
 };
@@ -126,5 +129,14 @@ class Namespace {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// The namespace as a runtime::Worker, for a server that routes by path prefix with the prefix
+// stripped: a request for "/<id>/<rest>?q" goes to object <id> (percent-decoded, so any bytes
+// can be an id) as "/<rest>?q"; "/<id>" and "/<id>?q" become "/" and "/?q". A target without an
+// id, or with a bad %-escape, gets 400. The worker's on_log and on_failure receive the
+// namespace's records (set them before the first request); config().instances is
+// NamespaceConfig::concurrency; drain() drains the namespace, as does destroying the worker.
+// The namespace's own on_log and on_failure belong to the worker from then on.
+std::shared_ptr<runtime::Worker> as_worker(std::shared_ptr<Namespace> ns);
 
 }  // namespace rw::objects

@@ -60,14 +60,6 @@ Response failure_response(const FailureRecord& record) {
   return json_response(record.trap == TrapKind::CpuLimit ? 503 : 500, body);
 }
 
-void log_to_stderr(const runtime::LogRecord& record) {
-  json j{{"worker", record.worker},         {"instance_id", record.instance_id},
-         {"request_id", record.request_id}, {"level", record.level},
-         {"stream", record.stream},         {"message", record.message}};
-  std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  fwrite(line.data(), 1, line.size(), stderr);
-}
-
 struct Waiter;
 
 // A call admitted to an object, waiting for its turn or running.
@@ -101,6 +93,14 @@ struct Object {
 };
 
 }  // namespace
+
+void detail::log_to_stderr(const runtime::LogRecord& record) {
+  json j{{"worker", record.worker},         {"instance_id", record.instance_id},
+         {"request_id", record.request_id}, {"level", record.level},
+         {"stream", record.stream},         {"message", record.message}};
+  std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  fwrite(line.data(), 1, line.size(), stderr);
+}
 
 struct Namespace::Impl {
   Namespace* owner = nullptr;
@@ -417,7 +417,7 @@ Result<std::shared_ptr<Namespace>> Namespace::create(NamespaceConfig config) {
     if (raw->on_log)
       raw->on_log(record);
     else
-      log_to_stderr(record);
+      detail::log_to_stderr(record);
   };
   if (env->config.idle_timeout.count() > 0)
     raw->impl_->reaper = std::thread([impl = raw->impl_.get()] { impl->reap_loop(); });

@@ -34,6 +34,9 @@ struct NamespaceEnv {
   std::function<void(const runtime::LogRecord&)> log;
 };
 
+// One JSON line per record on stderr: what a namespace does with guest logs when on_log is unset.
+void log_to_stderr(const runtime::LogRecord& record);
+
 // The ABI check of the worker pool, plus the storage imports: every `rewind` import is an ABI
 // or storage function (storage types are checked here, ABI types at instantiation), other
 // imports come from wasi_snapshot_preview1 only, and the ABI's exports are there.
