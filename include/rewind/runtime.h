@@ -86,9 +86,14 @@ struct LogRecord {
   std::string message;
 };
 
-// The failure as one JSON object (no newline): worker, instance_id, generation, request_id,
-// outcome, trap, message, backtrace [{func, name, offset}], action, recovery_ns.
-std::string to_json(const FailureRecord& record);
+// The failure as one JSON object (no newline), the one encoding used by the server's failure
+// log and by the guest's `failure_record`: worker, instance_id, generation, request_id, outcome,
+// trap_kind (null unless an abort), message, backtrace [{func_index, name, offset}] (innermost
+// first, at most 32 frames; backtrace_omitted counts the rest), recovery_action ("none",
+// "rollback", "reset") and recovery_ms. `extra` string fields are added first (the server's
+// timestamp and event name).
+std::string to_json(const FailureRecord& record,
+                    const std::vector<std::pair<std::string, std::string>>& extra = {});
 
 struct WorkerStats {
   uint64_t requests = 0, ok = 0, panics = 0, host_errors = 0, aborts = 0, recoveries = 0;

@@ -32,29 +32,7 @@ std::string dump(const nlohmann::json& j) {
 }  // namespace
 
 std::string failure_json(const runtime::FailureRecord& f) {
-  nlohmann::json j;
-  j["ts"] = timestamp();
-  j["event"] = "guest_failure";
-  j["worker"] = f.worker;
-  j["instance_id"] = f.instance_id;
-  j["generation"] = f.generation;
-  j["request_id"] = f.request_id;
-  j["outcome"] = to_string(f.outcome);
-  j["trap_kind"] = f.trap ? nlohmann::json(to_string(*f.trap)) : nlohmann::json(nullptr);
-  j["message"] = f.message;
-  // A stack overflow has thousands of frames; the innermost ones tell the story.
-  constexpr size_t kMaxFrames = 32;
-  nlohmann::json frames = nlohmann::json::array();
-  for (size_t i = 0; i < f.backtrace.size() && i < kMaxFrames; ++i) {
-    const auto& frame = f.backtrace[i];
-    frames.push_back(
-        {{"func_index", frame.func_index}, {"name", frame.name}, {"offset", frame.offset}});
-  }
-  j["backtrace"] = std::move(frames);
-  if (f.backtrace.size() > kMaxFrames) j["backtrace_omitted"] = f.backtrace.size() - kMaxFrames;
-  j["recovery_action"] = f.action.empty() ? "none" : f.action;
-  j["recovery_ms"] = std::chrono::duration<double, std::milli>(f.recovery_time).count();
-  return dump(j);
+  return runtime::to_json(f, {{"ts", timestamp()}, {"event", "guest_failure"}});
 }
 
 std::string access_json(const AccessEntry& e) {

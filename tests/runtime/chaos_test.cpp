@@ -107,8 +107,8 @@ TEST(ChaosBacktrace, AbortsCarryFunctionNames) {
   std::string line = to_json(*r.failure);
   auto j = nlohmann::json::parse(line);
   EXPECT_EQ(j["outcome"], "abort");
-  EXPECT_EQ(j["trap"], "stack_overflow");
-  EXPECT_EQ(j["action"], "reset");
+  EXPECT_EQ(j["trap_kind"], "stack_overflow");
+  EXPECT_EQ(j["recovery_action"], "reset");
   EXPECT_TRUE(j["backtrace"].is_array());
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }

@@ -515,14 +515,14 @@ TEST(FailureRecordJson, HasEveryField) {
   EXPECT_EQ(j["generation"], 3);
   EXPECT_EQ(j["request_id"], "r");
   EXPECT_EQ(j["outcome"], "abort");
-  EXPECT_EQ(j["trap"], "out_of_memory");
+  EXPECT_EQ(j["trap_kind"], "out_of_memory");
   EXPECT_EQ(j["backtrace"][0]["name"], "fn");
-  EXPECT_EQ(j["backtrace"][0]["func"], 7);
+  EXPECT_EQ(j["backtrace"][0]["func_index"], 7);
   EXPECT_EQ(j["backtrace"][0]["offset"], 42);
-  EXPECT_EQ(j["action"], "reset");
-  EXPECT_EQ(j["recovery_ns"], 1234);
+  EXPECT_EQ(j["recovery_action"], "reset");
+  EXPECT_DOUBLE_EQ(j["recovery_ms"].get<double>(), 0.001234);
   f.trap.reset();
-  EXPECT_TRUE(nlohmann::json::parse(to_json(f))["trap"].is_null());
+  EXPECT_TRUE(nlohmann::json::parse(to_json(f))["trap_kind"].is_null());
 }
 
 }  // namespace

@@ -16,21 +16,29 @@ namespace rw::runtime {
 
 using nlohmann::json;
 
-std::string to_json(const FailureRecord& record) {
+std::string to_json(const FailureRecord& record,
+                    const std::vector<std::pair<std::string, std::string>>& extra) {
   json j;
+  for (const auto& [key, value] : extra) j[key] = value;
   j["worker"] = record.worker;
   j["instance_id"] = record.instance_id;
   j["generation"] = record.generation;
   j["request_id"] = record.request_id;
   j["outcome"] = to_string(record.outcome);
-  j["trap"] = record.trap ? json(to_string(*record.trap)) : json(nullptr);
+  j["trap_kind"] = record.trap ? json(to_string(*record.trap)) : json(nullptr);
   j["message"] = record.message;
+  // A stack overflow has thousands of frames; the innermost ones tell the story.
+  constexpr size_t kMaxFrames = 32;
   json frames = json::array();
-  for (const BacktraceFrame& f : record.backtrace)
-    frames.push_back({{"func", f.func_index}, {"name", f.name}, {"offset", f.offset}});
+  for (size_t i = 0; i < record.backtrace.size() && i < kMaxFrames; ++i) {
+    const BacktraceFrame& f = record.backtrace[i];
+    frames.push_back({{"func_index", f.func_index}, {"name", f.name}, {"offset", f.offset}});
+  }
   j["backtrace"] = std::move(frames);
-  j["action"] = record.action;
-  j["recovery_ns"] = record.recovery_time.count();
+  if (record.backtrace.size() > kMaxFrames)
+    j["backtrace_omitted"] = record.backtrace.size() - kMaxFrames;
+  j["recovery_action"] = record.action.empty() ? "none" : record.action;
+  j["recovery_ms"] = std::chrono::duration<double, std::milli>(record.recovery_time).count();
   // Guest text may be any bytes; replace what is not UTF-8 rather than throw.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
