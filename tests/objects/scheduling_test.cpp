@@ -439,6 +439,39 @@ TEST_F(SchedulingTest, ObjectIdImport) {
   EXPECT_NE(bad.failure->message.find("rewind.object_id: range"), std::string::npos);
 }
 
+// A call over its CPU budget is an abort (503): its writes are rolled back with its memory, and
+// the calls queued behind it are served.
+TEST_F(SchedulingTest, CpuLimitRollsBackAndTheQueueMovesOn) {
+  NamespaceConfig config;
+  config.limits.cpu_per_request = std::chrono::milliseconds(50);
+  auto ns = open(config, R"((module
+    (import "rewind" "storage_put" (func $put (param i32 i32 i32 i32) (result i32)))
+    (import "rewind" "request_body_length" (func $len (result i64)))
+    (import "rewind" "response_body_write" (func $write (param i32 i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "k")
+    (func (export "rewind_abi_version") (result i32) (i32.const 1))
+    (func (export "rewind_handle")
+      (i32.store8 (i32.const 8) (i32.add (i32.load8_u (i32.const 8)) (i32.const 1)))
+      (drop (call $put (i32.const 0) (i32.const 1) (i32.const 8) (i32.const 1)))
+      (if (i64.gt_u (call $len) (i64.const 0)) (then (loop $forever (br $forever))))
+      (call $write (i32.const 8) (i32.const 1)))))");
+  ASSERT_TRUE(ns);
+  EXPECT_EQ(ns->handle("c", request("POST", "/")).response.body, "\x01");
+  runtime::HandleResult spinning, behind;
+  std::thread t1([&] { spinning = ns->handle("c", request("POST", "/", "spin")); });
+  ASSERT_TRUE(eventually([&] { return ns->stats().in_flight == 1; }));
+  std::thread t2([&] { behind = ns->handle("c", request("POST", "/")); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(spinning.response.status, 503);
+  ASSERT_TRUE(spinning.failure);
+  EXPECT_EQ(spinning.failure->trap, TrapKind::CpuLimit);
+  EXPECT_EQ(spinning.failure->action, "rollback");
+  EXPECT_EQ(behind.response.body, "\x02");
+  EXPECT_EQ(stored(*ns, "c", "k"), "\x02");
+}
+
 // A call whose writes cannot be stored fails with 500 and its memory goes back too.
 TEST_F(SchedulingTest, CommitFailureRollsBackMemory) {
   NamespaceConfig config;
