@@ -20,6 +20,21 @@
 
 namespace rw::eh_test {
 
+// Tests that run the engine on a deliberately small native stack scale it under AddressSanitizer,
+// whose instrumented frames (with redzones, in a Debug build) are many times larger. Even scaled,
+// the stack is orders of magnitude smaller than native recursion per guest frame would need.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr size_t kNativeStackScale = 16;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr size_t kNativeStackScale = 16;
+#else
+inline constexpr size_t kNativeStackScale = 1;
+#endif
+#else
+inline constexpr size_t kNativeStackScale = 1;
+#endif
+
 inline std::string guest_path(std::string_view file) {
   return std::string(REWIND_BINARY_DIR) + "/guests/" + std::string(file);
 }

@@ -294,7 +294,7 @@ TEST_P(HostCalls, UnboundedReentryIsAStackOverflowWithinASmallNativeStack) {
   // 512 KiB of native stack is plenty for 16 levels; the point is that it is bounded.
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 512 * 1024);
+  pthread_attr_setstacksize(&attr, 512 * 1024 * kNativeStackScale);
   struct Job {
     Guest* g;
     CallResult* r;

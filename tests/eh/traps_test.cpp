@@ -148,7 +148,7 @@ TEST(Limits, UnboundedRecursionIsAStackOverflowOnA64KiBNativeStack) {
   REQUIRE_GUEST(g, kTraps);
   CallResult deep, shallow;
   // Guest calls never recurse natively, so a tiny host stack is enough for any guest depth.
-  run_with_native_stack(64 * 1024, [&] {
+  run_with_native_stack(64 * 1024 * kNativeStackScale, [&] {
     shallow = g.call("recurse", {i32(15'000)});
     deep = g.call("recurse", {i32(100'000'000)});
   });
@@ -170,7 +170,8 @@ TEST(Limits, ValueStackLimitIsAStackOverflowToo) {
   Guest g = instantiate_guest(kTraps, options);
   REQUIRE_GUEST(g, kTraps);
   CallResult r;
-  run_with_native_stack(64 * 1024, [&] { r = g.call("recurse", {i32(100'000'000)}); });
+  run_with_native_stack(64 * 1024 * kNativeStackScale,
+                        [&] { r = g.call("recurse", {i32(100'000'000)}); });
   ASSERT_EQ(r.outcome, Outcome::Abort);
   EXPECT_EQ(r.trap, TrapKind::StackOverflow);
   EXPECT_LT(r.backtrace.size(), 100'000u);
