@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <set>
@@ -119,26 +120,10 @@ void parse_server(const toml::table& table, ServerConfig& config) {
     config.shutdown_timeout = std::chrono::seconds(*v);
 }
 
-runtime::WorkerConfig parse_worker(const toml::table& table, size_t index,
-                                   const std::filesystem::path& base_dir) {
-  TableReader r(table, "[[worker]] #" + std::to_string(index + 1) + " ");
-  r.allow({"name", "module", "instances", "on_panic", "on_abort", "max_consecutive_failures",
-           "cpu_ms", "max_memory_mb", "max_body_kb", "max_queue", "init_export", "reinit_export",
-           "env"});
-  runtime::WorkerConfig w;
-  auto name = r.string("name");
-  if (!name) r.fail_missing("name");
-  if (name->empty()) r.fail(*table.get("name"), "name", "must not be empty");
-  w.name = *name;
-  // From here on, errors name the worker rather than its position.
-  TableReader named(table, "[[worker]] '" + w.name + "' ");
-  auto module = named.string("module");
-  if (!module) named.fail_missing("module");
-  if (module->empty()) named.fail(*table.get("module"), "module", "must not be empty");
-  std::filesystem::path module_path(*module);
-  w.module_path =
-      module_path.is_absolute() ? module_path.string() : (base_dir / module_path).string();
-  if (auto v = named.integer("instances", 0, 4096)) w.instances = static_cast<uint32_t>(*v);
+// Fills the fields a worker and a durable-object namespace share: on_panic, on_abort,
+// max_consecutive_failures, the limits, init/reinit exports and env.
+template <class Config>
+void parse_recovery_and_limits(TableReader& named, const toml::table& table, Config& w) {
   if (auto v = named.string("on_panic")) {
     if (*v == "keep")
       w.on_panic = runtime::PanicMode::Keep;
@@ -165,8 +150,6 @@ runtime::WorkerConfig parse_worker(const toml::table& table, size_t index,
     w.limits.max_memory_pages = static_cast<uint32_t>(*v * 16);  // 16 pages of 64 KiB per MiB
   if (auto v = named.integer("max_body_kb", 0, 4 * 1024 * 1024))
     w.limits.max_request_body_bytes = static_cast<uint64_t>(*v) * 1024;
-  if (auto v = named.integer("max_queue", 1, 1 << 24))
-    w.limits.max_queued_requests = static_cast<uint32_t>(*v);
   if (auto v = named.string("init_export")) w.init_export = *v;
   if (auto v = named.string("reinit_export")) w.reinit_export = *v;
   if (const toml::table* env = named.subtable("env")) {
@@ -178,7 +161,75 @@ runtime::WorkerConfig parse_worker(const toml::table& table, size_t index,
       w.env[std::string(key.str())] = *node.value<std::string>();
     }
   }
+}
+
+std::string absolute_to(const std::filesystem::path& base_dir, const std::string& path) {
+  std::filesystem::path p(path);
+  return p.is_absolute() ? p.string() : (base_dir / p).string();
+}
+
+runtime::WorkerConfig parse_worker(const toml::table& table, size_t index,
+                                   const std::filesystem::path& base_dir) {
+  TableReader r(table, "[[worker]] #" + std::to_string(index + 1) + " ");
+  r.allow({"name", "module", "instances", "on_panic", "on_abort", "max_consecutive_failures",
+           "cpu_ms", "max_memory_mb", "max_body_kb", "max_queue", "init_export", "reinit_export",
+           "env"});
+  runtime::WorkerConfig w;
+  auto name = r.string("name");
+  if (!name) r.fail_missing("name");
+  if (name->empty()) r.fail(*table.get("name"), "name", "must not be empty");
+  w.name = *name;
+  // From here on, errors name the worker rather than its position.
+  TableReader named(table, "[[worker]] '" + w.name + "' ");
+  auto module = named.string("module");
+  if (!module) named.fail_missing("module");
+  if (module->empty()) named.fail(*table.get("module"), "module", "must not be empty");
+  w.module_path = absolute_to(base_dir, *module);
+  if (auto v = named.integer("instances", 0, 4096)) w.instances = static_cast<uint32_t>(*v);
+  parse_recovery_and_limits(named, table, w);
+  if (auto v = named.integer("max_queue", 1, 1 << 24))
+    w.limits.max_queued_requests = static_cast<uint32_t>(*v);
   return w;
+}
+
+// [[durable_object]]: a namespace and the route that reaches it (returned separately).
+objects::NamespaceConfig parse_durable_object(const toml::table& table, size_t index,
+                                              const std::filesystem::path& base_dir,
+                                              RouteConfig& route) {
+  TableReader r(table, "[[durable_object]] #" + std::to_string(index + 1) + " ");
+  r.allow({"name", "module", "database", "path", "on_panic", "on_abort",
+           "max_consecutive_failures", "cpu_ms", "max_memory_mb", "max_body_kb", "max_queue",
+           "max_queue_per_object", "idle_timeout_s", "max_live_objects", "concurrency",
+           "init_export", "reinit_export", "env"});
+  objects::NamespaceConfig ns;
+  auto name = r.string("name");
+  if (!name) r.fail_missing("name");
+  if (name->empty()) r.fail(*table.get("name"), "name", "must not be empty");
+  ns.name = *name;
+  TableReader named(table, "[[durable_object]] '" + ns.name + "' ");
+  auto module = named.string("module");
+  if (!module) named.fail_missing("module");
+  if (module->empty()) named.fail(*table.get("module"), "module", "must not be empty");
+  ns.module_path = absolute_to(base_dir, *module);
+  // Storage must outlive the process: by default next to the configuration, named after the
+  // namespace.
+  ns.db_path = absolute_to(base_dir, named.string("database").value_or(ns.name + ".db"));
+  parse_recovery_and_limits(named, table, ns);
+  if (auto v = named.integer("max_queue", 1, 1 << 24))
+    ns.limits.max_queued_requests = static_cast<uint32_t>(*v);
+  if (auto v = named.integer("max_queue_per_object", 1, 1 << 20))
+    ns.max_queue_per_object = static_cast<uint32_t>(*v);
+  if (auto v = named.integer("idle_timeout_s", 0, 86400 * 365))
+    ns.idle_timeout = std::chrono::seconds(*v);
+  if (auto v = named.integer("max_live_objects", 1, 1 << 24))
+    ns.max_live_objects = static_cast<uint32_t>(*v);
+  if (auto v = named.integer("concurrency", 1, 4096)) ns.concurrency = static_cast<uint32_t>(*v);
+  route = RouteConfig{"/obj/" + ns.name, "", ns.name, /*strip_prefix=*/true};
+  if (auto v = named.string("path")) {
+    if (v->empty() || (*v)[0] != '/') named.fail(*table.get("path"), "path", "must start with '/'");
+    route.path_prefix = *v;
+  }
+  return ns;
 }
 
 RouteConfig parse_route(const toml::table& table, size_t index) {
@@ -252,11 +303,17 @@ ServerConfig default_config(const std::string& module_path) {
 }
 
 Result<void> validate_config(const ServerConfig& config) {
-  if (config.workers.empty()) return config_error("no [[worker]] configured");
+  if (config.workers.empty() && config.durable_objects.empty())
+    return config_error("no [[worker]] or [[durable_object]] configured");
   std::set<std::string> names;
   for (const auto& w : config.workers) {
     if (!names.insert(w.name).second)
       return config_error("[[worker]] key 'name': duplicate worker name '" + w.name + "'");
+  }
+  for (const auto& ns : config.durable_objects) {
+    if (!names.insert(ns.name).second)
+      return config_error("[[durable_object]] key 'name': the name '" + ns.name +
+                          "' is already used by a worker or another namespace");
   }
   for (size_t i = 0; i < config.routes.size(); ++i) {
     const auto& route = config.routes[i];
@@ -268,6 +325,12 @@ Result<void> validate_config(const ServerConfig& config) {
   if (config.routes.empty() && config.workers.size() > 1)
     return config_error("several workers but no [[route]]: say which paths go where");
   if (config.routes.empty()) return config_error("no [[route]] configured");
+  for (const auto& w : config.workers) {
+    bool routed = std::any_of(config.routes.begin(), config.routes.end(),
+                              [&](const RouteConfig& r) { return r.worker == w.name; });
+    if (!routed)
+      return config_error("[[worker]] '" + w.name + "' has no [[route]]: say which paths go to it");
+  }
   return {};
 }
 
@@ -282,9 +345,10 @@ Result<ServerConfig> parse_config(std::string_view toml_text, std::string_view s
                         std::string(e.description()));
   }
   ServerConfig config;
+  bool explicit_routes = false;
   try {
     TableReader top(root, "");
-    top.allow({"server", "worker", "route"});
+    top.allow({"server", "worker", "durable_object", "route"});
     if (const toml::table* server = top.subtable("server")) parse_server(*server, config);
     auto array_of_tables = [&](std::string_view key) -> const toml::array* {
       const toml::node* node = root.get(key);
@@ -298,7 +362,16 @@ Result<ServerConfig> parse_config(std::string_view toml_text, std::string_view s
       for (size_t i = 0; i < workers->size(); ++i)
         config.workers.push_back(parse_worker(*(*workers)[i].as_table(), i, base_dir));
     }
+    if (const toml::array* namespaces = array_of_tables("durable_object")) {
+      for (size_t i = 0; i < namespaces->size(); ++i) {
+        RouteConfig route;
+        config.durable_objects.push_back(
+            parse_durable_object(*(*namespaces)[i].as_table(), i, base_dir, route));
+        config.routes.push_back(std::move(route));
+      }
+    }
     if (const toml::array* routes = array_of_tables("route")) {
+      explicit_routes = true;
       for (size_t i = 0; i < routes->size(); ++i)
         config.routes.push_back(parse_route(*(*routes)[i].as_table(), i));
     }
@@ -306,7 +379,7 @@ Result<ServerConfig> parse_config(std::string_view toml_text, std::string_view s
     return config_error(prefix + f.message);
   }
   // One worker and no routes: it serves everything, as with `rewind serve worker.wasm`.
-  if (config.routes.empty() && config.workers.size() == 1)
+  if (!explicit_routes && config.workers.size() == 1)
     config.routes.push_back(RouteConfig{"/", "", config.workers[0].name});
   if (auto ok = validate_config(config); !ok) return config_error(prefix + ok.error().message);
   return config;

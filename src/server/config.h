@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "rewind/error.h"
+#include "rewind/objects.h"
 #include "rewind/runtime.h"
 
 namespace rw::server {
@@ -45,6 +46,10 @@ struct ServerConfig {
   std::chrono::seconds idle_timeout{60};      // keep-alive connections idle longer are closed
   std::chrono::seconds shutdown_timeout{30};  // in-flight requests get this long on shutdown
   std::vector<runtime::WorkerConfig> workers;
+  // Durable-object namespaces ([[durable_object]]). Each is served like a worker of the same
+  // name at `/obj/<name>` (or its `path`), with the object id as the first path segment:
+  // /obj/bank/alice/balance goes to object "alice" as /balance.
+  std::vector<objects::NamespaceConfig> durable_objects;
   std::vector<RouteConfig> routes;
 };
 

@@ -102,6 +102,58 @@ TEST(Config, OneWorkerWithoutRoutesServesEverything) {
   EXPECT_EQ(r->admin_listen.to_string(), "127.0.0.1:9090");
 }
 
+TEST(Config, DurableObjectNamespacesGetARouteAndADatabase) {
+  auto r = parse(
+      "[[worker]]\nname = \"w\"\nmodule = \"w.wasm\"\n"
+      "[[durable_object]]\nname = \"bank\"\nmodule = \"bank.wasm\"\n"
+      "[[durable_object]]\nname = \"rooms\"\nmodule = \"/abs/rooms.wasm\"\n"
+      "database = \"data/rooms.db\"\npath = \"/r\"\non_abort = \"reset\"\n"
+      "max_queue_per_object = 8\nidle_timeout_s = 5\nmax_live_objects = 100\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->durable_objects.size(), 2u);
+  const auto& bank = r->durable_objects[0];
+  EXPECT_EQ(bank.module_path, "/srv/bank.wasm");
+  EXPECT_EQ(bank.db_path, "/srv/bank.db");  // by default next to the configuration
+  EXPECT_EQ(bank.on_panic, runtime::PanicMode::Rollback);  // objects roll back by default
+  EXPECT_EQ(bank.on_abort, runtime::AbortMode::Rollback);
+  const auto& rooms = r->durable_objects[1];
+  EXPECT_EQ(rooms.module_path, "/abs/rooms.wasm");
+  EXPECT_EQ(rooms.db_path, "/srv/data/rooms.db");
+  EXPECT_EQ(rooms.on_abort, runtime::AbortMode::Reset);
+  EXPECT_EQ(rooms.max_queue_per_object, 8u);
+  EXPECT_EQ(rooms.idle_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(rooms.max_live_objects, 100u);
+  // The lone worker still serves "/", the namespaces their prefixes with the prefix stripped.
+  ASSERT_EQ(r->routes.size(), 3u);
+  EXPECT_EQ(r->routes[0].path_prefix, "/obj/bank");
+  EXPECT_EQ(r->routes[0].worker, "bank");
+  EXPECT_TRUE(r->routes[0].strip_prefix);
+  EXPECT_EQ(r->routes[1].path_prefix, "/r");
+  EXPECT_EQ(r->routes[2].path_prefix, "/");
+  EXPECT_EQ(r->routes[2].worker, "w");
+}
+
+TEST(Config, DurableObjectErrorsNameTheKey) {
+  const std::string w = "[[worker]]\nname = \"w\"\nmodule = \"w.wasm\"\n";
+  EXPECT_NE(error_of("[[durable_object]]\nname = \"b\"\n")
+                .find("[[durable_object]] 'b' key 'module' is required"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[durable_object]]\nname = \"w\"\nmodule = \"b.wasm\"\n" + w)
+                .find("the name 'w' is already used"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[durable_object]]\nname = \"b\"\nmodule = \"b.wasm\"\npath = \"x\"\n")
+                .find("key 'path': must start with '/'"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[durable_object]]\nname = \"b\"\nmodule = \"b.wasm\"\ninstances = 2\n")
+                .find("key 'instances': unknown key"),
+            std::string::npos);
+  // With explicit routes, a worker nobody routes to is a mistake, not a silent default.
+  EXPECT_NE(error_of(w + "[[durable_object]]\nname = \"b\"\nmodule = \"b.wasm\"\n" +
+                     "[[route]]\npath = \"/x\"\nworker = \"b\"\n")
+                .find("[[worker]] 'w' has no [[route]]"),
+            std::string::npos);
+}
+
 TEST(Config, AdminCanBeTurnedOff) {
   auto r =
       parse("[server]\nadmin_listen = \"off\"\n[[worker]]\nname = \"w\"\nmodule = \"w.wasm\"\n");
@@ -199,8 +251,11 @@ TEST(Config, TheShippedExampleParses) {
   auto r = load_config(std::string(REWIND_SOURCE_DIR) + "/examples/rewind.toml");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->workers.size(), 4u);
-  EXPECT_EQ(r->routes.size(), 4u);
-  EXPECT_TRUE(r->routes[0].strip_prefix);
+  ASSERT_EQ(r->durable_objects.size(), 1u);
+  EXPECT_EQ(r->durable_objects[0].name, "bank");
+  ASSERT_EQ(r->routes.size(), 5u);  // the four [[route]] tables and the namespace's
+  EXPECT_EQ(r->routes[0].path_prefix, "/obj/bank");
+  EXPECT_TRUE(r->routes[1].strip_prefix);
   EXPECT_EQ(r->workers[2].env.at("CHAOS_MODE"), "demo");
 }
 

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "rewind/objects.h"
 #include "rewind/runtime.h"
 #include "server/config.h"
 #include "server/server.h"
@@ -96,6 +97,21 @@ int serve_command(const ServeOptions& options, std::ostream& out, std::ostream& 
     }
     workers.push_back(std::move(worker.value()));
   }
+  // Durable-object namespaces are served like workers: the server routes /obj/<name>/<id>/...
+  // to the namespace, which runs each object's calls one at a time.
+  for (const auto& ns_config : config.durable_objects) {
+    auto ns = objects::Namespace::create(ns_config);
+    if (!ns) {
+      err << "rewind serve: durable object namespace '" << ns_config.name << "' ("
+          << ns_config.module_path << "): " << ns.error().to_string() << "\n";
+      return kExitFailure;
+    }
+    auto worker = objects::as_worker(ns.value());
+    config.workers.push_back(worker->config());
+    workers.push_back(std::move(worker));
+  }
+  // From here on the server sees every namespace as one more worker.
+  config.durable_objects.clear();
   auto server = server::Server::create(config, workers);
   if (!server) {
     err << "rewind serve: " << server.error().message << "\n";
