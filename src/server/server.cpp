@@ -173,6 +173,10 @@ class Session : public std::enable_shared_from_this<Session> {
     worker_ = -1;
     strip_length_ = 0;
     request_id_.clear();
+    // A rejection of this request before its header is in must not answer as the previous one
+    // did (a HEAD's answer has no body: found by fuzz/http_fuzz.cpp).
+    method_.clear();
+    target_.clear();
     idle_ = buffer_.size() == 0;
     stream_.expires_after(server_.config.idle_timeout);
     http::async_read_header(

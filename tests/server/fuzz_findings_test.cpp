@@ -1,7 +1,14 @@
-// Regression tests for a finding of fuzz/http_fuzz.cpp: header names and values a worker answers
-// with went out verbatim when they were not valid HTTP (a name with '/' or bytes >= 0x80, a
-// value with a control character), so clients failed to parse the whole response.
+// Regression tests for findings of fuzz/http_fuzz.cpp:
+// - header names and values a worker answers with went out verbatim when they were not valid HTTP
+//   (a name with '/' or bytes >= 0x80, a value with a control character), so clients failed to
+//   parse the whole response;
+// - after a HEAD request on a keep-alive connection, a rejection of the next request before its
+//   header was complete was sent without its body (as a HEAD answer) but with its Content-Length.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <string>
 #include <utility>
@@ -41,7 +48,7 @@ class HeaderWorker : public runtime::Worker {
 
 // Starts a server for the worker, sends one GET, and returns the parsed response (a parse
 // failure throws, failing the test).
-testing::HttpResponse get_from(std::shared_ptr<HeaderWorker> worker) {
+std::unique_ptr<Server> start_server(std::shared_ptr<HeaderWorker> worker) {
   ServerConfig config;
   config.listen = {"127.0.0.1", 0};
   config.admin_enabled = false;
@@ -54,9 +61,14 @@ testing::HttpResponse get_from(std::shared_ptr<HeaderWorker> worker) {
   auto server = Server::create(config, {worker});
   EXPECT_TRUE(server.ok());
   server.value()->start();
-  HttpClient client(server.value()->port());
+  return std::move(server.value());
+}
+
+testing::HttpResponse get_from(std::shared_ptr<HeaderWorker> worker) {
+  auto server = start_server(std::move(worker));
+  HttpClient client(server->port());
   auto response = client.request("GET", "/");
-  server.value()->stop();
+  server->stop();
   return response;
 }
 
@@ -85,6 +97,53 @@ TEST(HeaderFilter, DropsValuesWithControlCharacters) {
   EXPECT_EQ(response.header("x-del"), "");
   EXPECT_EQ(response.header("x-tab"), "a\tb");
   EXPECT_EQ(response.header("x-utf8"), "caf\xC3\xA9");
+}
+
+// Sends `bytes`, half-closes, and returns everything the server sends until it closes.
+std::string exchange_raw(uint16_t port, std::string_view bytes) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(bytes.size()));
+  ::shutdown(fd, SHUT_WR);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+TEST(PipelinedRejection, AfterHeadTheRejectionKeepsItsBody) {
+  auto server = start_server(
+      std::make_shared<HeaderWorker>(std::vector<std::pair<std::string, std::string>>{}));
+  // The fuzzer's input, shortened: a HEAD, then the start of a request the peer never finishes.
+  std::string raw = exchange_raw(server->port(), "HEAD /x HTTP/1.1\r\nHost: a\r\n\r\nPOs");
+  server->stop();
+
+  namespace http = boost::beast::http;
+  boost::beast::error_code ec;
+  http::response_parser<http::string_body> head;
+  head.skip(true);
+  size_t used = head.put(boost::asio::buffer(raw), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_TRUE(head.is_done());
+  EXPECT_EQ(head.get().result_int(), 200u);
+  EXPECT_EQ(head.get()[http::field::content_length], "4");  // that of the GET body
+
+  http::response_parser<http::string_body> rejection;
+  rejection.eager(true);
+  std::string_view rest = std::string_view(raw).substr(used);
+  size_t rest_used = rejection.put(boost::asio::buffer(rest.data(), rest.size()), ec);
+  ASSERT_FALSE(ec) << ec.message() << "\n" << raw;
+  ASSERT_TRUE(rejection.is_done()) << raw;
+  EXPECT_EQ(rest_used, rest.size());
+  EXPECT_EQ(rejection.get().result_int(), 400u);
+  EXPECT_NE(rejection.get().body().find("malformed HTTP request"), std::string::npos);
 }
 
 }  // namespace
