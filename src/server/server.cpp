@@ -290,7 +290,8 @@ class Session : public std::enable_shared_from_this<Session> {
       result.response.body =
           error_body(500, std::string("internal error: ") + e.what(), request_id_);
     }
-    if (result.response.status < 100 || result.response.status > 599) {
+    // A 1xx is not a final answer: the client would wait for another (found by fuzz/http_fuzz.cpp).
+    if (result.response.status < 200 || result.response.status > 599) {
       int bad = result.response.status;
       result.response.status = 502;
       result.response.headers = {{"content-type", "application/json"}};
@@ -363,6 +364,9 @@ class Session : public std::enable_shared_from_this<Session> {
     bool head = method_ == "HEAD";
     size_t body_size = response.body.size();
     res->body() = std::move(response.body);
+    // 204 and 304 answers have no body; framing one would throw from prepare_payload on the IO
+    // thread and end the process (found by fuzz/http_fuzz.cpp).
+    if (response.status == 204 || response.status == 304) res->body().clear();
     res->keep_alive(keep_alive_ && !force_close && !server_.stopping.load());
     res->prepare_payload();
     if (head) res->body().clear();  // Content-Length stays that of the body a GET would get

@@ -3,7 +3,9 @@
 //   (a name with '/' or bytes >= 0x80, a value with a control character), so clients failed to
 //   parse the whole response;
 // - after a HEAD request on a keep-alive connection, a rejection of the next request before its
-//   header was complete was sent without its body (as a HEAD answer) but with its Content-Length.
+//   header was complete was sent without its body (as a HEAD answer) but with its Content-Length;
+// - a worker answering 204 or 304 with a body ended the process (Beast refuses to frame such a
+//   body and throws on the IO thread), and a 1xx went out as if it were a final answer.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -26,13 +28,14 @@ using testing::HttpClient;
 // Answers with the headers it was built with.
 class HeaderWorker : public runtime::Worker {
  public:
-  explicit HeaderWorker(std::vector<std::pair<std::string, std::string>> headers)
-      : headers_(std::move(headers)) {
+  explicit HeaderWorker(std::vector<std::pair<std::string, std::string>> headers, int status = 200)
+      : headers_(std::move(headers)), status_(status) {
     config_.name = "headers";
     config_.instances = 1;
   }
   runtime::HandleResult handle(const runtime::Request&) override {
     runtime::HandleResult result;
+    result.response.status = status_;
     result.response.headers = headers_;
     result.response.body = "body";
     return result;
@@ -43,6 +46,7 @@ class HeaderWorker : public runtime::Worker {
 
  private:
   std::vector<std::pair<std::string, std::string>> headers_;
+  int status_;
   runtime::WorkerConfig config_;
 };
 
@@ -144,6 +148,33 @@ TEST(PipelinedRejection, AfterHeadTheRejectionKeepsItsBody) {
   EXPECT_EQ(rest_used, rest.size());
   EXPECT_EQ(rejection.get().result_int(), 400u);
   EXPECT_NE(rejection.get().body().find("malformed HTTP request"), std::string::npos);
+}
+
+TEST(WorkerStatus, BodylessStatusesDropTheBodyAndTheServerLives) {
+  for (int status : {204, 304}) {
+    auto server = start_server(std::make_shared<HeaderWorker>(
+        std::vector<std::pair<std::string, std::string>>{{"x-kept", "1"}}, status));
+    HttpClient client(server->port());
+    auto first = client.request("GET", "/");
+    EXPECT_EQ(first.status, status);
+    EXPECT_EQ(first.body, "");
+    EXPECT_EQ(first.header("x-kept"), "1");
+    // The same connection still works: nothing of the dropped body is left in the stream.
+    EXPECT_EQ(client.request("GET", "/").status, status);
+    server->stop();
+  }
+}
+
+TEST(WorkerStatus, InformationalStatusesAreNotFinalAnswers) {
+  for (int status : {100, 101, 123, 199}) {
+    auto server = start_server(
+        std::make_shared<HeaderWorker>(std::vector<std::pair<std::string, std::string>>{}, status));
+    HttpClient client(server->port());
+    auto response = client.request("GET", "/");
+    EXPECT_EQ(response.status, 502) << status;
+    EXPECT_NE(response.body.find("invalid status " + std::to_string(status)), std::string::npos);
+    server->stop();
+  }
 }
 
 }  // namespace
