@@ -220,7 +220,7 @@ std::vector<Expected> predict(std::string_view input) {
     for (const auto& field : req) {
       if (beast::iequals(field.name_string(), "x-status")) {
         int s = std::atoi(std::string(field.value()).c_str());
-        e.status = (s >= 100 && s <= 599) ? s : 502;
+        e.status = (s >= 200 && s <= 599) ? s : 502;
       }
     }
     out.push_back(e);
