@@ -969,7 +969,11 @@ Result<void> validate_module(const Module& module) {
 }
 
 void detect_instruction_features(Module& module) {
-  FeatureSet& fs = module.features;
+  module.features = features_with_instructions(module);
+}
+
+FeatureSet features_with_instructions(const Module& module) {
+  FeatureSet fs = module.features;
   Instr instr;
   for (const FunctionBody& body : module.codes) {
     if (body.code_begin > body.code_end || body.code_end > module.bytes.size()) continue;
@@ -1030,6 +1034,7 @@ void detect_instruction_features(Module& module) {
       }
     }
   }
+  return fs;
 }
 
 }  // namespace rw::wasm

@@ -53,5 +53,8 @@ Result<void> validate_module(const Module& module);
 // multi-value block types. Call it after validate_module succeeded (it stops silently at the
 // first encoding error of a body). The engine calls this; validate_module stays const.
 void detect_instruction_features(Module& module);
+// The same without modifying the module: its section-level features plus the instruction-level
+// ones (what `rewind inspect` reports).
+FeatureSet features_with_instructions(const Module& module);
 
 }  // namespace rw::wasm

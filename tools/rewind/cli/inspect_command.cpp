@@ -8,9 +8,9 @@
 #include <ostream>
 
 #include "cli/commands.h"
-#include "wasm/common/instr_reader.h"
 #include "wasm/common/module.h"
 #include "wasm/common/reader.h"
+#include "wasm/validator/validator.h"
 
 namespace rw::cli {
 namespace {
@@ -75,72 +75,6 @@ std::string entity_type(const wasm::Module& m, ExternKind kind, uint32_t index) 
       break;
   }
   return "?";
-}
-
-// The decoder records the features it sees in section contents; instruction-level ones (sign
-// extension, saturating conversions, bulk memory, tail calls, exceptions...) need a scan of the
-// function bodies, which is cheap enough for a one-off inspection.
-wasm::FeatureSet features_with_instructions(const wasm::Module& m) {
-  wasm::FeatureSet f = m.features;
-  wasm::Instr instr;
-  for (const wasm::FunctionBody& body : m.codes) {
-    if (body.code_end > m.bytes.size() || body.code_begin > body.code_end) continue;
-    std::span<const uint8_t> code(m.bytes.data() + body.code_begin,
-                                  body.code_end - body.code_begin);
-    wasm::InstrReader reader(code, body.code_begin);
-    while (reader.next(instr)) {
-      using wasm::Opcode;
-      switch (instr.op) {
-        case Opcode::I32Extend8S:
-        case Opcode::I32Extend16S:
-        case Opcode::I64Extend8S:
-        case Opcode::I64Extend16S:
-        case Opcode::I64Extend32S: f.sign_extension = true; break;
-        case Opcode::I32TruncSatF32S:
-        case Opcode::I32TruncSatF32U:
-        case Opcode::I32TruncSatF64S:
-        case Opcode::I32TruncSatF64U:
-        case Opcode::I64TruncSatF32S:
-        case Opcode::I64TruncSatF32U:
-        case Opcode::I64TruncSatF64S:
-        case Opcode::I64TruncSatF64U: f.saturating_float_to_int = true; break;
-        case Opcode::MemoryInit:
-        case Opcode::DataDrop:
-        case Opcode::MemoryCopy:
-        case Opcode::MemoryFill:
-        case Opcode::TableInit:
-        case Opcode::ElemDrop:
-        case Opcode::TableCopy: f.bulk_memory = true; break;
-        case Opcode::RefNull:
-        case Opcode::RefIsNull:
-        case Opcode::RefFunc:
-        case Opcode::TableGet:
-        case Opcode::TableSet:
-        case Opcode::TableGrow:
-        case Opcode::TableSize:
-        case Opcode::TableFill:
-        case Opcode::SelectT: f.reference_types = true; break;
-        case Opcode::CallIndirect:
-          if (instr.index2 != 0) f.reference_types = true;
-          break;
-        case Opcode::ReturnCall:
-        case Opcode::ReturnCallIndirect: f.tail_calls = true; break;
-        case Opcode::Try:
-        case Opcode::Catch:
-        case Opcode::CatchAll:
-        case Opcode::Delegate:
-        case Opcode::Rethrow: f.exceptions_legacy = true; break;
-        case Opcode::TryTable:
-        case Opcode::ThrowRef: f.exceptions_exnref = true; break;
-        default: break;
-      }
-      if (instr.block.kind == wasm::BlockType::Kind::Index && instr.block.index < m.types.size()) {
-        const FuncType& type = m.types[instr.block.index];
-        if (!type.params.empty() || type.results.size() > 1) f.multi_value = true;
-      }
-    }
-  }
-  return f;
 }
 
 struct SectionInfo {
@@ -231,7 +165,7 @@ int inspect_command(const std::string& path, bool verbose, std::ostream& out, st
   }
   if (m.start) out << fmt::format("start: func {}\n", *m.start);
 
-  out << "features: " << feature_list(features_with_instructions(m)) << "\n";
+  out << "features: " << feature_list(wasm::features_with_instructions(m)) << "\n";
 
   uint64_t body_bytes = 0;
   uint32_t largest = 0, largest_index = 0;
