@@ -244,6 +244,7 @@ std::string exchange(std::string_view input) {
     int err = errno;
     ::close(fd);
     // Ephemeral ports run out under a fast campaign: wait for TIME_WAIT to clear.
+    if (err == EINTR) continue;  // libFuzzer's timeout timer (SIGALRM) interrupted it
     if ((err == EADDRNOTAVAIL || err == EAGAIN) && attempt < 200) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       continue;
@@ -253,6 +254,7 @@ std::string exchange(std::string_view input) {
   size_t sent = 0;
   while (sent < input.size()) {
     ssize_t n = ::send(fd, input.data() + sent, input.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the server may close early (a rejected request)
     sent += static_cast<size_t>(n);
   }
@@ -267,6 +269,7 @@ std::string exchange(std::string_view input) {
     if (left.count() <= 0) fail("the server neither answered nor closed in time", response);
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // closed (or reset after a rejection)
     response.append(buf, static_cast<size_t>(n));
   }
