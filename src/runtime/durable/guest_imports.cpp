@@ -6,59 +6,14 @@
 
 #include "rewind/durable.h"
 #include "rewind/lifecycle.h"
+#include "runtime/guest/guest_memory.h"
 
 namespace rw::durable {
 
 namespace {
 
-// Raised when the guest broke the ABI (bad pointer, no call in progress); becomes
-// HostResult::abort, so the call ends with host_abort and the instance is recovered.
-struct AbiViolation {
-  std::string message;
-};
-
-std::string hex(uint64_t v) {
-  char buf[24];
-  snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-// The caller's memory 0 with bounds checks in 64-bit arithmetic, so ptr + len cannot wrap.
-class GuestMemory {
- public:
-  GuestMemory(std::optional<Memory> memory, std::string_view function)
-      : memory_(memory), function_(function) {}
-
-  std::span<uint8_t> range(uint32_t ptr, uint32_t len) const {
-    if (!memory_) fail("the calling module has no memory");
-    uint64_t size = memory_->size_bytes();
-    if (uint64_t{ptr} + len > size)
-      fail("range [" + hex(ptr) + ", " + hex(uint64_t{ptr} + len) + ") is outside linear memory (" +
-           std::to_string(size) + " bytes)");
-    return {memory_->data() + ptr, len};
-  }
-
-  // A range the host is about to write through raw pointers: reported to the lifecycle layer
-  // first, so rollback and reset undo these bytes like the guest's own stores.
-  std::span<uint8_t> writable(uint32_t ptr, uint32_t len) const {
-    auto r = range(ptr, len);
-    if (!r.empty()) note_memory_write(*memory_, ptr, len);
-    return r;
-  }
-
-  std::string_view bytes(uint32_t ptr, uint32_t len) const {
-    auto r = range(ptr, len);
-    return {reinterpret_cast<const char*>(r.data()), r.size()};
-  }
-
-  [[noreturn]] void fail(const std::string& why) const {
-    throw AbiViolation{"rewind." + std::string(function_) + ": " + why};
-  }
-
- private:
-  std::optional<Memory> memory_;
-  std::string_view function_;
-};
+using guest::AbiViolation;
+using guest::GuestMemory;
 
 int32_t code_of(const StorageError& e) {
   switch (e.kind()) {
@@ -82,7 +37,7 @@ using Impl = int32_t (*)(Transaction& tx, const GuestMemory& mem, std::span<cons
 
 // storage_get(key_ptr, key_len, buf, cap) -> value length | -1 not found | -2
 int32_t storage_get(Transaction& tx, const GuestMemory& m, std::span<const Value> a) {
-  std::string_view key = m.bytes(u32(a[0]), u32(a[1]));
+  std::string_view key = m.string(u32(a[0]), u32(a[1]));
   auto out = m.writable(u32(a[2]), u32(a[3]));
   std::optional<Bytes> value = tx.get(key);
   if (!value) return kStorageNotFound;
@@ -93,15 +48,15 @@ int32_t storage_get(Transaction& tx, const GuestMemory& m, std::span<const Value
 
 // storage_put(key_ptr, key_len, value_ptr, value_len) -> 0 | -2 | -3 | -4
 int32_t storage_put(Transaction& tx, const GuestMemory& m, std::span<const Value> a) {
-  std::string_view key = m.bytes(u32(a[0]), u32(a[1]));
-  std::string_view value = m.bytes(u32(a[2]), u32(a[3]));
+  std::string_view key = m.string(u32(a[0]), u32(a[1]));
+  std::string_view value = m.string(u32(a[2]), u32(a[3]));
   tx.put(key, value);
   return 0;
 }
 
 // storage_delete(key_ptr, key_len) -> 1 existed | 0 did not | -2 | -4
 int32_t storage_delete(Transaction& tx, const GuestMemory& m, std::span<const Value> a) {
-  return tx.remove(m.bytes(u32(a[0]), u32(a[1]))) ? 1 : 0;
+  return tx.remove(m.string(u32(a[0]), u32(a[1]))) ? 1 : 0;
 }
 
 // The "no start key" value of storage_list's start_len.
@@ -111,8 +66,8 @@ constexpr uint32_t kListFromStart = UINT32_MAX;
 //   -> bytes written (whole entries, 0 = no more) | -(bytes the next entry needs) | -2 | -5
 int32_t storage_list(Transaction& tx, const GuestMemory& m, std::span<const Value> a) {
   ListOptions options;
-  options.prefix = Bytes(m.bytes(u32(a[0]), u32(a[1])));
-  if (u32(a[3]) != kListFromStart) options.start_after = Bytes(m.bytes(u32(a[2]), u32(a[3])));
+  options.prefix = Bytes(m.string(u32(a[0]), u32(a[1])));
+  if (u32(a[3]) != kListFromStart) options.start_after = Bytes(m.string(u32(a[2]), u32(a[3])));
   options.limit = u32(a[4]);
   auto out = m.writable(u32(a[5]), u32(a[6]));
   // Gather no more than the buffer can take (plus the one entry that crosses it, to report its

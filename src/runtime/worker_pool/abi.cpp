@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "rewind/lifecycle.h"
+#include "runtime/guest/guest_memory.h"
 
 namespace rw::runtime::detail {
 
@@ -23,66 +24,8 @@ void CallState::begin(const Request* r) {
 
 namespace {
 
-// Raised inside a host function when the guest passed something the ABI forbids; the wrapper
-// turns it into HostResult::abort (trap kind host_abort) with the message.
-struct AbiViolation {
-  std::string message;
-};
-
-std::string hex(uint64_t v) {
-  char buf[24];
-  snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-// The caller's linear memory with bounds-checked access. The checks use 64-bit arithmetic, so
-// ptr + len cannot wrap.
-class GuestMemory {
- public:
-  GuestMemory(std::optional<Memory> memory, std::string_view function)
-      : memory_(memory), function_(function) {}
-
-  std::span<uint8_t> range(uint32_t ptr, uint32_t len) const {
-    if (len == 0) return {};
-    if (!memory_) fail("the module has no memory");
-    uint64_t size = memory_->size_bytes();
-    if (uint64_t{ptr} + len > size)
-      fail("range [" + hex(ptr) + ", " + hex(uint64_t{ptr} + len) + ") is outside linear memory (" +
-           std::to_string(size) + " bytes)");
-    return {memory_->data() + ptr, len};
-  }
-
-  // A range the host is about to write through raw pointers: reported to the lifecycle layer
-  // first, so rollback and reset undo these bytes like the guest's own stores.
-  std::span<uint8_t> writable(uint32_t ptr, uint32_t len) const {
-    auto bytes = range(ptr, len);
-    if (!bytes.empty()) note_memory_write(*memory_, ptr, len);
-    return bytes;
-  }
-
-  std::string_view string(uint32_t ptr, uint32_t len) const {
-    auto bytes = range(ptr, len);
-    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-  }
-
-  // The copy-out convention: checks all of [buf, buf + cap), copies min(value, cap) bytes and
-  // returns the full length of the value.
-  int32_t copy_out(std::string_view value, uint32_t buf, uint32_t cap) const {
-    range(buf, cap);
-    size_t n = std::min<size_t>(value.size(), cap);
-    auto out = writable(buf, static_cast<uint32_t>(n));
-    if (n) std::memcpy(out.data(), value.data(), n);
-    return static_cast<int32_t>(std::min<size_t>(value.size(), INT32_MAX));
-  }
-
-  [[noreturn]] void fail(const std::string& why) const {
-    throw AbiViolation{"rewind." + std::string(function_) + ": " + why};
-  }
-
- private:
-  std::optional<Memory> memory_;
-  std::string_view function_;
-};
+using guest::AbiViolation;
+using guest::GuestMemory;
 
 const Request& current_request(const CallState& state, const GuestMemory& mem) {
   if (!state.request) mem.fail("called outside a request");
