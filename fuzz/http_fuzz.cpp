@@ -144,6 +144,9 @@ Fixture& fixture() {
 struct Expected {
   int status = 0;
   bool head = false;
+  // A header that is both malformed and over the limit may be answered 400 or 431: which error
+  // the server's incremental parse meets first depends on how the bytes arrive.
+  int alternative = 0;
 };
 
 std::vector<Expected> predict(std::string_view input) {
@@ -168,12 +171,19 @@ std::vector<Expected> predict(std::string_view input) {
       }
       if (ec) break;
     }
+    const bool oversized = input.size() > kMaxHeaderBytes;
     if (ec == http::error::header_limit) {
-      out.push_back({431, false});
+      out.push_back({431, false, 400});
       return out;
     }
     if (ec) {
-      out.push_back({400, false});
+      out.push_back({400, false, oversized ? 431 : 0});
+      return out;
+    }
+    // Beast's header_limit lets some larger headers through; the server also checks the bytes
+    // the header took, and so does the oracle.
+    if (used > kMaxHeaderBytes) {
+      out.push_back({431, false});
       return out;
     }
     const auto& req = parser.get();
@@ -312,7 +322,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (res[http::field::server] != "rewind") fail("response without Server: rewind", response);
     if (res["X-Request-Id"].empty()) fail("response without X-Request-Id", response);
     if (final_responses >= expected.size()) fail("more responses than requests", response);
-    if (static_cast<int>(status) != expected[final_responses].status) {
+    if (static_cast<int>(status) != expected[final_responses].status &&
+        static_cast<int>(status) != expected[final_responses].alternative) {
       fail("status " + std::to_string(status) + " where " +
                std::to_string(expected[final_responses].status) + " was expected",
            response);
