@@ -23,6 +23,7 @@
 
 #include "rewind/objects.h"
 #include "runtime/objects/object_instance.h"
+#include "runtime/worker_pool/responses.h"
 
 namespace rw::objects {
 
@@ -30,34 +31,17 @@ using nlohmann::json;
 using runtime::FailureRecord;
 using runtime::HandleResult;
 using runtime::Request;
+using runtime::json_response;
 using runtime::Response;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-Response json_response(int status, const json& body) {
-  Response r;
-  r.status = status;
-  r.headers.emplace_back("content-type", "application/json");
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  return r;
-}
-
-Response failure_response(const FailureRecord& record) {
-  json body;
-  if (record.message.starts_with("storage commit failed"))
-    body["error"] = "storage";
-  else if (record.outcome == Outcome::Panic)
-    body["error"] = "panic";
-  else if (record.outcome == Outcome::HostError)
-    body["error"] = "host_error";
-  else
-    body["error"] = "abort";
-  body["request_id"] = record.request_id;
-  if (record.trap) body["kind"] = to_string(*record.trap);
-  body["message"] = record.message;
-  return json_response(record.trap == TrapKind::CpuLimit ? 503 : 500, body);
+// A failed commit is the host's failure, not the guest's: name it apart from panics and aborts.
+Response object_failure_response(const FailureRecord& record) {
+  bool storage = record.message.starts_with("storage commit failed");
+  return runtime::failure_response(record, storage ? "storage" : "");
 }
 
 struct Waiter;
@@ -363,7 +347,7 @@ HandleResult Namespace::Impl::run_one(Object* object, const Request& request,
     ++counters.aborts_by_kind[record.trap ? to_string(*record.trap) : "unknown"];
   }
   if (record.action != "none") ++counters.recoveries;
-  result.response = failure_response(record);
+  result.response = object_failure_response(record);
   result.failure = std::move(call.failure);
   return result;
 }

@@ -11,6 +11,7 @@
 #include "rewind/runtime.h"
 #include "runtime/worker_pool/abi.h"
 #include "runtime/worker_pool/instance.h"
+#include "runtime/worker_pool/responses.h"
 
 namespace rw::runtime {
 
@@ -43,10 +44,6 @@ std::string to_json(const FailureRecord& record,
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
 Response json_response(int status, const json& body) {
   Response r;
   r.status = status;
@@ -55,12 +52,16 @@ Response json_response(int status, const json& body) {
   return r;
 }
 
-Response failure_response(const FailureRecord& record) {
+Response failure_response(const FailureRecord& record, std::string_view error) {
   json body;
-  switch (record.outcome) {
-    case Outcome::Panic: body["error"] = "panic"; break;
-    case Outcome::HostError: body["error"] = "host_error"; break;
-    default: body["error"] = "abort"; break;
+  if (!error.empty()) {
+    body["error"] = error;
+  } else {
+    switch (record.outcome) {
+      case Outcome::Panic: body["error"] = "panic"; break;
+      case Outcome::HostError: body["error"] = "host_error"; break;
+      default: body["error"] = "abort"; break;
+    }
   }
   body["request_id"] = record.request_id;
   if (record.trap) body["kind"] = to_string(*record.trap);
@@ -68,6 +69,10 @@ Response failure_response(const FailureRecord& record) {
   int status = record.trap == TrapKind::CpuLimit ? 503 : 500;
   return json_response(status, body);
 }
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
 
 void log_to_stderr(const LogRecord& record) {
   json j{{"worker", record.worker},         {"instance_id", record.instance_id},
