@@ -183,8 +183,7 @@ std::vector<Expected> predict(std::string_view input) {
     // Beast's header_limit lets some larger headers through; the server also checks the bytes
     // the header took, and so does the oracle.
     if (used > kMaxHeaderBytes) {
-      // The header was parsed, so the server knows a HEAD and answers it without the body.
-      out.push_back({431, parser.get().method() == http::verb::head});
+      out.push_back({431, false});  // refused uninterpreted: a HEAD too gets the body
       return out;
     }
     const auto& req = parser.get();

@@ -206,8 +206,13 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return fail_read(ec);
     // Beast's header_limit lets some larger headers through (http_fuzz: 1,040 bytes passed a
     // 1,024-byte limit); the bytes the parser consumed for the header are the real measure.
-    if (header_bytes > server_.config.max_header_bytes)
+    // Such a request is refused uninterpreted, exactly as when Beast stops at its limit (so the
+    // answer does not depend on how the bytes arrived: a HEAD is answered with the body too,
+    // which is harmless as the connection closes).
+    if (header_bytes > server_.config.max_header_bytes) {
+      parser_.reset();
       return reject(431, "request header too large", true);
+    }
     started_ = std::chrono::steady_clock::now();
     const auto& req = parser_->get();
     if (auto it = req.find("x-request-id"); it != req.end() && valid_request_id(it->value())) {
