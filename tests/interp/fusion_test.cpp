@@ -136,6 +136,48 @@ constexpr std::string_view kFusions = R"(
   ;; The result computed into slot 0, which is also the parameter it reads.
   (func (export "result_reads_param") (param i32 i32) (result i32)
     (i32.sub (local.get 1) (local.get 0)))
+;; Binary ops with an operand loaded: right, left of a commutative op, never left of `sub`.
+  (func (export "init_memory")
+    (i32.store (i32.const 100) (i32.const 0x01020304))
+    (i32.store8 (i32.const 104) (i32.const 0xf0))
+    (i64.store (i32.const 112) (i64.const -0x0123456789abcdef))
+    (f64.store (i32.const 120) (f64.const 1.5))
+    (f32.store (i32.const 128) (f32.const -2.25))
+    (f64.store (i32.const 136) (f64.const 4)))
+  (func (export "add_load8_right") (param i32 i32) (result i32)
+    (i32.add (local.get 0) (i32.load8_u offset=4 (local.get 1))))
+  (func (export "add_load_left") (param i32 i32) (result i32)
+    (i32.add (i32.load (local.get 1)) (local.get 0)))
+  (func (export "sub_load_right") (param i32 i32) (result i32)
+    (i32.sub (local.get 0) (i32.load (local.get 1))))
+  (func (export "sub_load_left") (param i32 i32) (result i32)
+    (i32.sub (i32.load (local.get 1)) (local.get 0)))
+  (func (export "xor_or_and_mul") (param i32) (result i32)
+    (i32.xor
+      (i32.xor (local.get 0) (i32.load8_u (i32.const 104)))
+      (i32.mul (i32.or (local.get 0) (i32.load (i32.const 100)))
+               (i32.and (i32.load (i32.const 100)) (local.get 0)))))
+  (func (export "i64_ops") (param i64) (result i64)
+    (i64.xor (i64.add (local.get 0) (i64.load (i32.const 112))) (i64.load (i32.const 112))))
+  (func (export "f64_dot") (param i32 i32) (result f64)
+    (f64.add (f64.mul (f64.load (local.get 0)) (f64.load (local.get 1)))
+             (f64.sub (f64.load (local.get 1)) (f64.load (local.get 0)))))
+  (func (export "f32_ops") (param f32) (result f32)
+    (f32.mul (f32.add (local.get 0) (f32.load (i32.const 128))) (f32.load (i32.const 128))))
+  ;; The loaded value also kept in a local: no fusion may drop that write.
+  (func (export "load_tee") (param i32) (result i32) (local i32)
+    (i32.add (local.get 0) (local.tee 1 (i32.load (i32.const 100))))
+    (local.get 1)
+    (i32.sub))
+  (func (export "add_load_oob") (param i32 i32) (result i32)
+    (i32.add (local.get 0) (i32.load offset=2 (local.get 1))))
+;; (a ^ b) * k, the step of multiplicative hashes; with the xor also kept in a local it is not fused.
+  (func (export "xor_mul") (param i32 i32) (result i32)
+    (i32.mul (i32.xor (local.get 0) (local.get 1)) (i32.const 16777619)))
+  (func (export "xor_tee_mul") (param i32 i32) (result i32) (local i32)
+    (i32.mul (local.tee 2 (i32.xor (local.get 0) (local.get 1))) (i32.const 3))
+    (local.get 2)
+    (i32.add))
   (func $fib (export "fib") (param i32) (result i32)
     (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
       (then (local.get 0))
@@ -275,6 +317,50 @@ TEST_F(Fusion, LoopLatches) {
 TEST_F(Fusion, ResultComputedIntoSlotZero) {
   EXPECT_EQ(run("result_reads_param", {i32(3), i32(10)}).values.at(0).as_i32(), 7);
   EXPECT_EQ(run("fib", {i32(20)}).values.at(0).as_i32(), 6765);
+}
+
+TEST_F(Fusion, BinaryOpsWithALoadedOperand) {
+  run("init_memory");
+  EXPECT_EQ(run("add_load8_right", {i32(1), i32(100)}).values.at(0).as_i32(), 0xf1);
+  // The 32-bit sum wraps.
+  EXPECT_EQ(run("add_load8_right", {i32(-1), i32(100)}).values.at(0).as_i32(), 0xef);
+  EXPECT_EQ(run("add_load_left", {i32(10), i32(100)}).values.at(0).as_i32(), 0x01020304 + 10);
+  EXPECT_EQ(run("sub_load_right", {i32(0), i32(100)}).values.at(0).as_i32(), -0x01020304);
+  EXPECT_EQ(run("sub_load_left", {i32(4), i32(100)}).values.at(0).as_i32(), 0x01020300);
+  uint32_t x = 0x5a5a5a5a;
+  uint32_t expect = (x ^ 0xf0u) ^ ((x | 0x01020304u) * (0x01020304u & x));
+  EXPECT_EQ(static_cast<uint32_t>(
+                run("xor_or_and_mul", {i32(static_cast<int32_t>(x))}).values.at(0).as_i32()),
+            expect);
+  uint64_t m = static_cast<uint64_t>(-0x0123456789abcdefll);
+  EXPECT_EQ(static_cast<uint64_t>(run("i64_ops", {i64(77)}).values.at(0).as_i64()), (77 + m) ^ m);
+  EXPECT_EQ(run("f64_dot", {i32(120), i32(136)}).values.at(0).as_f64(), 1.5 * 4 + (4 - 1.5));
+  EXPECT_EQ(run("f64_dot", {i32(136), i32(120)}).values.at(0).as_f64(), 4 * 1.5 + (1.5 - 4));
+  EXPECT_EQ(run("f32_ops", {f32(1.0f)}).values.at(0).as_f32(), (1.0f - 2.25f) * -2.25f);
+  EXPECT_EQ(run("load_tee", {i32(5)}).values.at(0).as_i32(), 5);
+}
+
+TEST_F(Fusion, ALoadFusedIntoAnOpTrapsAsTheLoad) {
+  CallResult r = call(store_, inst_, "add_load_oob", {i32(1), i32(65532)});
+  ASSERT_EQ(r.outcome, Outcome::Abort);
+  EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
+  ASSERT_FALSE(r.backtrace.empty());
+  // The reported instruction is the load (opcode 0x28 with offset=2), not the add.
+  auto bytes = wasm::wat_to_binary(kFusions);
+  ASSERT_TRUE(bytes.ok());
+  uint32_t at = r.backtrace[0].offset;
+  ASSERT_LT(at + 2, bytes.value().size());
+  EXPECT_EQ(bytes.value()[at], 0x28);
+  EXPECT_EQ(bytes.value()[at + 2], 2);  // memarg: align, then offset 2
+  EXPECT_EQ(run("add_load_oob", {i32(1), i32(65530)}).values.at(0).as_i32(), 1);
+}
+
+TEST_F(Fusion, XorThenMultiplyByAConstant) {
+  uint32_t h = 0x811c9dc5u;
+  EXPECT_EQ(static_cast<uint32_t>(
+                run("xor_mul", {i32(static_cast<int32_t>(h)), i32(0x61)}).values.at(0).as_i32()),
+            (h ^ 0x61u) * 16777619u);
+  EXPECT_EQ(run("xor_tee_mul", {i32(6), i32(3)}).values.at(0).as_i32(), 5 * 3 + 5);
 }
 
 TEST(FusionLimits, DeadlineStopsALoopOfFusedLatches) {

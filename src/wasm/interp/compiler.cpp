@@ -149,6 +149,38 @@ uint32_t two_slot_variant(Opcode op) {
          static_cast<uint32_t>(index_in(kAccesses, std::size(kAccesses), op));
 }
 
+// The fused load-and-operate op (RW_LOAD_BINOPS) for a binary op whose operand `load_op` loaded,
+// or 0.
+uint32_t load_binary_variant(Opcode op, uint32_t load_op) {
+  uint32_t id = op_id(IOp::I32AddFromI32Load8U);
+#define RW_X(binop, load)                                               \
+  if (op == Opcode::binop && load_op == op_id(Opcode::load)) return id; \
+  ++id;
+  RW_LOAD_BINOPS(RW_X)
+#undef RW_X
+  return 0;
+}
+
+bool is_commutative(Opcode op) {
+  switch (op) {
+    case Opcode::I32Add:
+    case Opcode::I32Mul:
+    case Opcode::I32And:
+    case Opcode::I32Or:
+    case Opcode::I32Xor:
+    case Opcode::I64Add:
+    case Opcode::I64Mul:
+    case Opcode::I64And:
+    case Opcode::I64Or:
+    case Opcode::I64Xor:
+    case Opcode::F32Add:
+    case Opcode::F32Mul:
+    case Opcode::F64Add:
+    case Opcode::F64Mul: return true;
+    default: return false;
+  }
+}
+
 // The immediate-value form of a store.
 uint32_t store_imm_variant(Opcode op) {
 #define RW_X(name) Opcode::name,
@@ -671,6 +703,22 @@ class Compiler {
         last_dst_pos_ = kNone;
         return;
       }
+      if (fits && op == Opcode::I32Mul && last_op_ == op_id(Opcode::I32Xor) &&
+          last_dst_pos_ != kNone && last_dst_height_ == height() - 2 &&
+          stack_[height() - 2].materialized()) {
+        // (a ^ b) * k: the xor's value goes nowhere else.
+        uint32_t p = last_dst_pos_ - 1;
+        uint32_t xa = out_.code[p + 2], xb = out_.code[p + 3];
+        retract_last(p);
+        stack_.pop_back();
+        stack_.pop_back();
+        begin(op_id(IOp::I32XorMulImm));
+        push_result();
+        word(xa);
+        word(xb);
+        word(static_cast<uint32_t>(v));
+        return;
+      }
       if (fits) {
         stack_.pop_back();
         uint32_t a = pop();
@@ -681,12 +729,51 @@ class Compiler {
         return;
       }
     }
+    if (emit_load_binary(op)) return;
     uint32_t b = pop();
     uint32_t a = pop();
     begin(op_id(op));
     push_result();
     word(a);
     word(b);
+  }
+
+  // Fuses a load just emitted into the binary op that consumes its value (RW_LOAD_BINOPS): the
+  // value then never passes through a slot. The load is the right operand, or the left one of a
+  // commutative op whose right operand is a local (no code was emitted after the load).
+  bool emit_load_binary(Opcode op) {
+    if (last_dst_pos_ == kNone || height() < 2) return false;
+    uint32_t fused = load_binary_variant(op, last_op_);
+    if (!fused) return false;
+    uint32_t h = height();
+    bool load_is_right = stack_[h - 1].materialized() && last_dst_height_ == h - 1;
+    bool load_is_left = !load_is_right && is_commutative(op) && stack_[h - 1].pending_local() &&
+                        stack_[h - 2].materialized() && last_dst_height_ == h - 2;
+    if (!load_is_right && !load_is_left) return false;
+    uint32_t p = last_dst_pos_ - 1;
+    uint32_t addr = out_.code[p + 2], offset = out_.code[p + 3], addend = out_.code[p + 4];
+    uint32_t load_offset = cur_offset_;
+    if (!out_.offsets.empty() && out_.offsets.back().first == p)
+      load_offset = out_.offsets.back().second;
+    retract_last(p);
+    uint32_t a;
+    if (load_is_right) {
+      stack_.pop_back();
+      a = pop();
+    } else {
+      a = pop();  // the local
+      stack_.pop_back();
+    }
+    uint32_t offset_here = cur_offset_;
+    cur_offset_ = load_offset;  // a trap is the load's
+    begin(fused);
+    cur_offset_ = offset_here;
+    push_result();
+    word(a);
+    word(addr);
+    word(offset);
+    word(addend);
+    return true;
   }
 
   bool handle(const wasm::Instr& in);

@@ -131,6 +131,7 @@ StoreImpl::StoreImpl(StoreOptions o) : options(std::move(o)) {
 
 StoreImpl::~StoreImpl() {
   if (stack_base) munmap(stack_base, stack_reserved_bytes);
+  if (frames.base) munmap(frames.base, frames.reserved_bytes);
 }
 
 TypeId StoreImpl::intern_type(const FuncType& t) {
@@ -146,10 +147,21 @@ bool StoreImpl::ensure_stack() {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return false;
+  // One frame more than the depth limit: the executor checks the depth before it pushes.
+  size_t frame_count = size_t{options.limits.max_call_depth} + 1;
+  size_t frame_bytes = (frame_count * sizeof(Frame) + 4095) & ~size_t{4095};
+  void* f = mmap(nullptr, frame_bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (f == MAP_FAILED) {
+    munmap(p, bytes);
+    return false;
+  }
   stack_base = static_cast<uint64_t*>(p);
   stack_limit = stack_base + bytes / sizeof(uint64_t);
   stack_reserved_bytes = bytes;
-  frames.reserve(64);
+  frames.base = frames.top = static_cast<Frame*>(f);
+  frames.capacity = frame_count;
+  frames.reserved_bytes = frame_bytes;
   return true;
 }
 

@@ -278,11 +278,15 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
       RW_LOADS(RW_X) RW_STORES(RW_X)
 #undef RW_X
 #define RW_X(name) &&L_##name##Imm,
-          RW_DIV_IMMS(RW_X)
+              RW_DIV_IMMS(RW_X)
 #undef RW_X
 #define RW_X(name) &&L_CondAdd##name##Imm,
-              RW_I32_COMPARES(RW_X)
+                  RW_I32_COMPARES(RW_X)
 #undef RW_X
+#define RW_X(binop, load) &&L_##binop##From##load,
+                      RW_LOAD_BINOPS(RW_X)
+#undef RW_X
+          && L_I32XorMulImm,
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -294,9 +298,13 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
     return Status::Ok;
   }
 
-  std::vector<Frame>& frames = s->frames;
-  const size_t entry_index = frames.size();
+  // The innermost frame lives in `fr` while guest code runs; SYNC_FRAMES() stores it back into
+  // the store before anything outside this loop can look at the frame stack.
   const StoreLimits& limits = s->options.limits;
+  FrameStack& frames = s->frames;
+  Frame* const entry_fr = frames.top;  // this entry's first frame
+  Frame* fr = entry_fr - 1;
+  Frame* const depth_limit = frames.base + limits.max_call_depth;
 
   FuncInst* callee = entry_func;
   uint64_t* nfp = entry_fp;
@@ -315,6 +323,7 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
   size_t call_len = 0;
   bool tail = false;
 
+#define SYNC_FRAMES() (frames.top = fr + 1)
 #define NEXT() goto* const_cast<char*>(dispatch_base + static_cast<int32_t>(*pc))
 // Dirty-page tracking state is copied next to the memory base: it changes only outside guest
 // code (host calls, memory.grow, between entries), and every store checks it.
@@ -355,12 +364,12 @@ enter_guest : {
   if (!cc) {
     cc = code_of(callee);
     if (!cc) {
-      if (frames.size() > entry_index) frames.back().pc = pc;
+      if (fr >= entry_fr) fr->pc = pc;
       TRAP(Unreachable, "function could not be translated");
     }
   }
-  if ((!tail && frames.size() >= limits.max_call_depth) || nfp + cc->frame_slots > s->stack_limit) {
-    if (frames.size() > entry_index) frames.back().pc = pc;
+  if ((!tail && fr + 1 >= depth_limit) || nfp + cc->frame_slots > s->stack_limit) {
+    if (fr >= entry_fr) fr->pc = pc;
     TRAP(StackOverflow, "call stack exhausted");
   }
   // Zero the declared locals. Never call memset for zero locals: with a zero size glibc's
@@ -375,11 +384,8 @@ enter_guest : {
     if (__builtin_expect(n > kZeroedLocals, 0))
       std::memset(locals + kZeroedLocals, 0, (n - kZeroedLocals) * sizeof(uint64_t));
   }
-  if (tail) {
-    frames.back() = Frame{callee, cc, nfp, nullptr};
-  } else {
-    frames.push_back(Frame{callee, cc, nfp, nullptr});
-  }
+  if (!tail) ++fr;
+  *fr = Frame{callee, cc, nfp, nullptr};
   code = cc;
   code_base = cc->code.data();
   pc = code_base;
@@ -397,13 +403,13 @@ check_ticks : {
   int requested = s->interrupt_kind.load(std::memory_order_relaxed);
   if (requested >= 0) {
     s->interrupt_kind.store(-1, std::memory_order_relaxed);
-    frames.back().pc = pc;
+    fr->pc = pc;
     out.trap = static_cast<TrapKind>(requested);
     out.message = out.trap == TrapKind::CpuLimit ? "cpu time limit exceeded" : "interrupted";
     goto trap;
   }
   if (s->deadline_ns != 0 && thread_cpu_ns() > s->deadline_ns) {
-    frames.back().pc = pc;
+    fr->pc = pc;
     TRAP(CpuLimit, "cpu time limit exceeded");
   }
   NEXT();
@@ -444,11 +450,11 @@ L_I64Const:
 L_F32Const:
 L_F64Const:
 L_RefNull:
-  frames.back().pc = pc;
+  fr->pc = pc;
   TRAP(Unreachable, "internal error: invalid compiled instruction");
 
 L_Unreachable:
-  frames.back().pc = pc;
+  fr->pc = pc;
   TRAP(Unreachable, "unreachable");
 
   // ---------------------------------------------------------------------------------------
@@ -495,7 +501,7 @@ L_CallFunc:
 L_CallIndirectOp : {
   TableInst* t = inst->tables[pc[2]];
   uint32_t i = static_cast<uint32_t>(fp[pc[3]]);
-  frames.back().pc = pc;
+  fr->pc = pc;
   if (i >= t->elems.size()) TRAP(TableOutOfBounds, "undefined element");
   callee = static_cast<FuncInst*>(t->elems[i]);
   if (!callee) TRAP(IndirectCallNull, "uninitialized element");
@@ -518,7 +524,7 @@ L_ReturnCallFunc : {
 L_ReturnCallIndirectOp : {
   TableInst* t = inst->tables[pc[2]];
   uint32_t i = static_cast<uint32_t>(fp[pc[3]]);
-  frames.back().pc = pc;
+  fr->pc = pc;
   if (i >= t->elems.size()) TRAP(TableOutOfBounds, "undefined element");
   callee = static_cast<FuncInst*>(t->elems[i]);
   if (!callee) TRAP(IndirectCallNull, "uninitialized element");
@@ -533,10 +539,11 @@ L_ReturnCallIndirectOp : {
 }
 
 do_call:
-  frames.back().pc = pc;
+  fr->pc = pc;
   if (!callee->is_host()) goto enter_guest;
   {
     if (s->host_nesting >= limits.max_host_nesting) TRAP(StackOverflow, "call stack exhausted");
+    SYNC_FRAMES();
     Status host_status = host_call_into(s, callee, nfp, inst, out, exn);
     RELOAD_MEM();
     if (host_status == Status::Exception) goto throw_exn;
@@ -548,9 +555,11 @@ do_call:
   }
 
 L_Ret : {
-  frames.pop_back();
-  if (frames.size() == entry_index) return Status::Ok;
-  Frame& caller = frames.back();
+  if (--fr < entry_fr) {
+    SYNC_FRAMES();
+    return Status::Ok;
+  }
+  Frame& caller = *fr;
   code = caller.code;
   code_base = code->code.data();
   fp = caller.fp;
@@ -571,12 +580,12 @@ L_ThrowOp : {
   size_t n = tag->type.params.size();
   e->payload.assign(fp + pc[2], fp + pc[2] + n);
   exn = e;
-  frames.back().pc = pc;
+  fr->pc = pc;
   goto throw_exn;
 }
 L_ThrowRefOp : {
   exn = reinterpret_cast<ExnObject*>(fp[pc[1]]);
-  frames.back().pc = pc;
+  fr->pc = pc;
   if (!exn) TRAP(NullReference, "null exception reference");
   goto throw_exn;
 }
@@ -588,7 +597,7 @@ throw_exn : {
   out.backtrace = std::move(exn->unwound);
   if (out.backtrace.size() >= limits.max_call_depth) out.backtrace.clear();
   for (;;) {
-    Frame& f = frames.back();
+    Frame& f = *fr;
     CompiledFunc* c = f.code;
     uint32_t at = static_cast<uint32_t>(f.pc - c->code.data());
     uint32_t filter = UINT32_MAX;
@@ -620,8 +629,8 @@ throw_exn : {
       NEXT();
     }
     out.backtrace.push_back({f.func, at});
-    frames.pop_back();
-    if (frames.size() == entry_index) {
+    if (--fr < entry_fr) {
+      SYNC_FRAMES();
       out.exn = exn;
       return Status::Exception;
     }
@@ -631,12 +640,11 @@ throw_exn : {
 trap : {
   // Traps are never caught: unwind every frame of this entry without running handlers.
   out.backtrace.clear();
-  for (size_t i = frames.size(); i > entry_index; --i) {
-    Frame& f = frames[i - 1];
-    const uint32_t* at = f.pc ? f.pc : f.code->code.data();
-    out.backtrace.push_back({f.func, static_cast<uint32_t>(at - f.code->code.data())});
+  for (Frame* f = fr; f >= entry_fr; --f) {
+    const uint32_t* at = f->pc ? f->pc : f->code->code.data();
+    out.backtrace.push_back({f->func, static_cast<uint32_t>(at - f->code->code.data())});
   }
-  frames.resize(entry_index);
+  frames.top = entry_fr;
   return Status::Trap;
 }
 
@@ -655,7 +663,7 @@ L_TableGet : {
   TableInst* t = inst->tables[pc[2]];
   uint32_t i = static_cast<uint32_t>(fp[pc[3]]);
   if (i >= t->elems.size()) {
-    frames.back().pc = pc;
+    fr->pc = pc;
     TRAP(TableOutOfBounds, "out of bounds table access");
   }
   fp[pc[1]] = reinterpret_cast<uint64_t>(t->elems[i]);
@@ -666,7 +674,7 @@ L_TableSet : {
   TableInst* t = inst->tables[pc[1]];
   uint32_t i = static_cast<uint32_t>(fp[pc[2]]);
   if (i >= t->elems.size()) {
-    frames.back().pc = pc;
+    fr->pc = pc;
     TRAP(TableOutOfBounds, "out of bounds table access");
   }
   t->elems[i] = reinterpret_cast<void*>(fp[pc[3]]);
@@ -698,7 +706,7 @@ L_TableFill : {
   uint64_t i = static_cast<uint32_t>(fp[pc[2]]);
   uint64_t n = static_cast<uint32_t>(fp[pc[4]]);
   if (i + n > t->elems.size()) {
-    frames.back().pc = pc;
+    fr->pc = pc;
     TRAP(TableOutOfBounds, "out of bounds table access");
   }
   void* v = reinterpret_cast<void*>(fp[pc[3]]);
@@ -714,7 +722,7 @@ L_TableCopy : {
   uint64_t sidx = static_cast<uint32_t>(fp[pc[4]]);
   uint64_t n = static_cast<uint32_t>(fp[pc[5]]);
   if (d + n > dt->elems.size() || sidx + n > st->elems.size()) {
-    frames.back().pc = pc;
+    fr->pc = pc;
     TRAP(TableOutOfBounds, "out of bounds table access");
   }
   if (n) std::memmove(dt->elems.data() + d, st->elems.data() + sidx, n * sizeof(void*));
@@ -729,7 +737,7 @@ L_TableInit : {
   uint64_t sidx = static_cast<uint32_t>(fp[pc[4]]);
   uint64_t n = static_cast<uint32_t>(fp[pc[5]]);
   if (sidx + n > seg.size() || d + n > t->elems.size()) {
-    frames.back().pc = pc;
+    fr->pc = pc;
     TRAP(TableOutOfBounds, "out of bounds table access");
   }
   for (uint64_t k = 0; k < n; ++k) t->elems[d + k] = seg[sidx + k];
@@ -834,7 +842,7 @@ L_RefFunc:
 #undef JUMP_ON_LOAD
 
 oob:
-  frames.back().pc = pc;
+  fr->pc = pc;
   TRAP(MemoryOutOfBounds, "out of bounds memory access");
 
 L_MemorySize:
@@ -1026,6 +1034,45 @@ L_MemoryFill : {
   GEN_CMP64(I64LeU, a <= b)
   GEN_CMP64(I64GeS, S64(a) >= S64(b))
   GEN_CMP64(I64GeU, a >= b)
+  // Binary operations with the right operand loaded: op, dst, a, address slot, offset, addend.
+#define LOAD_BINOP(binop, load, LoadT, T, get_a, of_load, expr)                            \
+  L_##binop##From##load : {                                                                \
+    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[3]] + pc[5])) + pc[4]; \
+    if (ea + sizeof(LoadT) > mem_size) goto oob;                                           \
+    LoadT v;                                                                               \
+    std::memcpy(&v, mem + ea, sizeof(LoadT));                                              \
+    T a = get_a(fp[pc[2]]);                                                                \
+    T b = of_load(v);                                                                      \
+    fp[pc[1]] = (expr);                                                                    \
+    pc += 6;                                                                               \
+    NEXT();                                                                                \
+  }
+#define AS_U32(x) static_cast<uint32_t>(x)
+#define AS_U64(x) static_cast<uint64_t>(x)
+  LOAD_BINOP(I32Add, I32Load8U, uint8_t, uint32_t, AS_U32, AS_U32, U32(a + b))
+  LOAD_BINOP(I32Add, I32Load, uint32_t, uint32_t, AS_U32, AS_U32, U32(a + b))
+  LOAD_BINOP(I32Sub, I32Load, uint32_t, uint32_t, AS_U32, AS_U32, U32(a - b))
+  LOAD_BINOP(I32Xor, I32Load8U, uint8_t, uint32_t, AS_U32, AS_U32, U32(a ^ b))
+  LOAD_BINOP(I32Xor, I32Load, uint32_t, uint32_t, AS_U32, AS_U32, U32(a ^ b))
+  LOAD_BINOP(I32And, I32Load, uint32_t, uint32_t, AS_U32, AS_U32, U32(a & b))
+  LOAD_BINOP(I32Or, I32Load, uint32_t, uint32_t, AS_U32, AS_U32, U32(a | b))
+  LOAD_BINOP(I32Mul, I32Load, uint32_t, uint32_t, AS_U32, AS_U32, U32(a * b))
+  LOAD_BINOP(I64Add, I64Load, uint64_t, uint64_t, AS_U64, AS_U64, a + b)
+  LOAD_BINOP(I64Xor, I64Load, uint64_t, uint64_t, AS_U64, AS_U64, a ^ b)
+  LOAD_BINOP(F32Add, F32Load, uint32_t, float, f32_of, f32_of, slot_f32(a + b))
+  LOAD_BINOP(F32Mul, F32Load, uint32_t, float, f32_of, f32_of, slot_f32(a * b))
+  LOAD_BINOP(F64Add, F64Load, uint64_t, double, f64_of, f64_of, slot_f64(a + b))
+  LOAD_BINOP(F64Sub, F64Load, uint64_t, double, f64_of, f64_of, slot_f64(a - b))
+  LOAD_BINOP(F64Mul, F64Load, uint64_t, double, f64_of, f64_of, slot_f64(a * b))
+#undef AS_U32
+#undef AS_U64
+#undef LOAD_BINOP
+
+L_I32XorMulImm:
+  fp[pc[1]] = U32((static_cast<uint32_t>(fp[pc[2]]) ^ static_cast<uint32_t>(fp[pc[3]])) * pc[4]);
+  pc += 5;
+  NEXT();
+
   GEN_I32(I32Add, U32(a + b))
   GEN_I32(I32Sub, U32(a - b))
   GEN_I32(I32Mul, U32(a * b))
@@ -1305,13 +1352,13 @@ L_I64RemU : {
 #undef TRUNC_SAT
 
 div_zero:
-  frames.back().pc = pc;
+  fr->pc = pc;
   TRAP(IntegerDivideByZero, "integer divide by zero");
 int_overflow:
-  frames.back().pc = pc;
+  fr->pc = pc;
   TRAP(IntegerOverflow, "integer overflow");
 invalid_conv:
-  frames.back().pc = pc;
+  fr->pc = pc;
   TRAP(InvalidConversion, "invalid conversion to integer");
 }
 

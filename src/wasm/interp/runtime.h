@@ -178,6 +178,22 @@ struct Frame {
   const uint32_t* pc = nullptr;  // the instruction executing (the call, for callers)
 };
 
+// The guest call stack: max_call_depth frames reserved once with the value stack (pages never
+// touched cost nothing), so a call pushes with a pointer bump and no capacity check. While guest
+// code runs the executor keeps the top in a register and stores it back here before anything
+// else can look (host calls, unwinding, returning to the host).
+struct FrameStack {
+  Frame* base = nullptr;
+  Frame* top = nullptr;  // one past the innermost frame
+  size_t capacity = 0;
+  size_t reserved_bytes = 0;
+
+  bool empty() const { return top == base; }
+  size_t size() const { return static_cast<size_t>(top - base); }
+  Frame& back() { return top[-1]; }
+  const Frame& back() const { return top[-1]; }
+};
+
 struct RawBacktraceFrame {
   FuncInst* func;
   uint32_t code_pos;
@@ -208,7 +224,7 @@ struct StoreImpl {
   uint64_t* stack_base = nullptr;
   uint64_t* stack_limit = nullptr;
   size_t stack_reserved_bytes = 0;
-  std::vector<Frame> frames;
+  FrameStack frames;
 
   uint32_t host_nesting = 0;
   bool terminated = false;
