@@ -9,11 +9,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <limits>
 #include <mutex>
@@ -67,6 +67,27 @@ std::string error_body(int status, std::string_view message, std::string_view re
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// A guest call longer than this counts as stalling the thread it runs on, and the monitor
+// checks that often: together they bound how long slow guests can hold up IO.
+constexpr auto kStallAfter = std::chrono::milliseconds(3);
+constexpr auto kMonitorTick = std::chrono::milliseconds(1);
+// With no call for this many ticks the monitor sleeps until the next call starts.
+constexpr int kMonitorIdleTicks = 100;
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// What one thread running the io_context tells the stall monitor. One cache line each, written
+// only by its own thread, so marking a call costs no shared write.
+struct alignas(64) RunnerState {
+  std::atomic<int64_t> call_started{0};  // steady_ns() of the guest call running, 0: none
+  std::atomic<uint64_t> calls{0};
+};
+thread_local RunnerState* this_runner = nullptr;
+
 }  // namespace
 
 class Session;
@@ -95,15 +116,81 @@ struct Server::Impl {
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   tcp::acceptor acceptor{net::make_strand(ioc)};
   tcp::acceptor admin_acceptor{net::make_strand(ioc)};
-  // Per worker: its own guest threads (one per instance), so a slow or overloaded worker never
-  // holds up another's requests, and a count of requests admitted but not yet answered.
+  // Per worker: how many of its guest calls may run at once (slots), and the requests waiting
+  // for a slot, so a slow or overloaded worker never holds up another's requests; and a count of
+  // requests admitted but not yet answered.
   struct GuestLane {
-    std::unique_ptr<net::thread_pool> pool;
-    uint32_t threads = 1;
+    uint32_t slots = 1;
     uint32_t capacity = 1;  // instances + max_queued_requests; beyond it: 503
     std::atomic<uint32_t> pending{0};
+    std::mutex mu;
+    uint32_t active = 0;                           // guarded by mu
+    std::deque<std::shared_ptr<Session>> waiting;  // guarded by mu; each owns a slot when run
   };
   std::vector<std::unique_ptr<GuestLane>> lanes;
+  uint32_t io_thread_count = 1;
+
+  // Guest calls run on the thread that read the request (no hand-off). So that slow guests
+  // cannot starve IO, a monitor counts the threads inside a call for longer than kStallAfter and
+  // keeps as many standby threads running the io_context: `io_thread_count` threads stay free
+  // for accepting, reading, writing and /metrics whatever the guests do. At most every slot of
+  // every worker holds a thread, so that many standbys are enough; they start on first need.
+  std::vector<std::unique_ptr<RunnerState>> runners;  // IO threads first, then standbys
+  std::atomic<uint32_t> runners_started{0};
+  std::vector<std::thread> standby_threads;  // the monitor's
+  std::mutex standby_mu;
+  std::condition_variable standby_cv;
+  std::atomic<uint32_t> standby_wanted{0};
+  bool standby_quit = false;  // guarded by standby_mu
+  std::thread monitor;
+  std::mutex monitor_mu;
+  std::condition_variable monitor_cv;
+  bool monitor_quit = false;  // guarded by monitor_mu
+  std::atomic<bool> monitor_asleep{false};
+
+  void run_io(uint32_t index) {
+    this_runner = runners[index].get();
+    ioc.run();
+  }
+  void run_standby(uint32_t rank);
+  void run_monitor();
+  // Around every guest call; wakes the monitor if it slept.
+  void call_started() {
+    if (!this_runner) return;
+    this_runner->calls.fetch_add(1, std::memory_order_relaxed);
+    // Paired with the monitor's store of monitor_asleep then load of call_started: one of the
+    // two threads sees the other's write.
+    this_runner->call_started.store(steady_ns(), std::memory_order_seq_cst);
+    if (monitor_asleep.load(std::memory_order_seq_cst)) {
+      std::lock_guard lock(monitor_mu);
+      monitor_cv.notify_one();
+    }
+  }
+  void call_ended() {
+    if (this_runner) this_runner->call_started.store(0, std::memory_order_relaxed);
+  }
+  // A slot for `session`'s call: true when it may run now, false when it was queued (it runs
+  // once a slot frees, see release_slot).
+  bool take_slot(GuestLane& lane, const std::shared_ptr<Session>& session) {
+    std::lock_guard lock(lane.mu);
+    if (lane.active < lane.slots) {
+      ++lane.active;
+      return true;
+    }
+    lane.waiting.push_back(session);
+    return false;
+  }
+  // Hands the slot to the first waiting request, or frees it.
+  std::shared_ptr<Session> release_slot(GuestLane& lane) {
+    std::lock_guard lock(lane.mu);
+    if (lane.waiting.empty()) {
+      --lane.active;
+      return nullptr;
+    }
+    auto next = std::move(lane.waiting.front());
+    lane.waiting.pop_front();
+    return next;
+  }
   std::vector<std::thread> io_threads;
 
   std::string id_prefix;
@@ -179,11 +266,10 @@ class Session : public std::enable_shared_from_this<Session> {
     target_.clear();
     idle_ = buffer_.size() == 0;
     stream_.expires_after(server_.config.idle_timeout);
-    http::async_read_header(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t header_bytes) {
-          self->on_header(ec, header_bytes);
-        });
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t header_bytes) {
+                              self->on_header(ec, header_bytes);
+                            });
   }
 
   // Answers a read error: parse errors get a status and the connection closes; transport
@@ -259,18 +345,25 @@ class Session : public std::enable_shared_from_this<Session> {
   void dispatch() {
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
-    method_ = std::string(req.method_string());
-    target_ = std::string(req.target());
+    method_.assign(req.method_string());
+    target_.assign(req.target());
     if (admin_) return answer_admin();
 
-    runtime::Request request;
+    // The request object is the session's, so its strings and header list keep their capacity
+    // from one keep-alive request to the next.
+    runtime::Request& request = request_;
     request.method = method_;
-    request.target = target_.substr(strip_length_);
+    request.target.assign(target_, strip_length_);
     // "/chaos" with the prefix "/chaos" stripped is "/", and "/chaos?x" is "/?x".
     if (request.target.empty() || request.target[0] != '/') request.target.insert(0, 1, '/');
-    request.headers.reserve(std::distance(req.begin(), req.end()));
-    for (const auto& field : req)
-      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    size_t fields = 0;
+    for (const auto& field : req) {
+      if (fields == request.headers.size()) request.headers.emplace_back();
+      request.headers[fields].first.assign(field.name_string());
+      request.headers[fields].second.assign(field.value());
+      ++fields;
+    }
+    request.headers.resize(fields);
     request.body = std::move(req.body());
     request.request_id = request_id_;
     stream_.expires_never();
@@ -281,19 +374,20 @@ class Session : public std::enable_shared_from_this<Session> {
       lane.pending.fetch_sub(1, std::memory_order_relaxed);
       return reject(503, "worker overloaded: too many requests waiting", false);
     }
-    net::post(*lane.pool, [self = shared_from_this(), request = std::move(request)]() mutable {
-      self->run_guest(std::move(request));
-    });
+    if (server_.take_slot(lane, shared_from_this())) run_guest();
   }
 
-  // On a guest thread: the blocking call, then metrics and the failure log, then back to the
-  // session's strand to write.
-  void run_guest(runtime::Request request) {
+ public:
+  // The guest call, on this thread (the session's strand; a queued request was posted back to
+  // it), with a slot of the worker taken; then metrics, the failure log and the answer.
+  void run_guest() {
     Server::Impl& srv = server_;
+    auto& lane = *srv.lanes[static_cast<size_t>(worker_)];
     const auto& worker = srv.workers[static_cast<size_t>(worker_)];
     runtime::HandleResult result;
+    srv.call_started();
     try {
-      result = worker->handle(request);
+      result = worker->handle(request_);
     } catch (const std::exception& e) {
       result = runtime::HandleResult{};
       result.response.status = 500;
@@ -301,6 +395,10 @@ class Session : public std::enable_shared_from_this<Session> {
       result.response.body =
           error_body(500, std::string("internal error: ") + e.what(), request_id_);
     }
+    srv.call_ended();
+    if (auto next = srv.release_slot(lane))
+      net::post(next->executor(), [next] { next->run_guest(); });
+    request_.body.clear();
     // A 1xx is not a final answer: the client would wait for another (found by fuzz/http_fuzz.cpp).
     if (result.response.status < 200 || result.response.status > 599) {
       int bad = result.response.status;
@@ -309,7 +407,7 @@ class Session : public std::enable_shared_from_this<Session> {
       result.response.body = error_body(
           502, "the worker answered an invalid status " + std::to_string(bad), request_id_);
     }
-    srv.lanes[static_cast<size_t>(worker_)]->pending.fetch_sub(1, std::memory_order_relaxed);
+    lane.pending.fetch_sub(1, std::memory_order_relaxed);
     auto elapsed = std::chrono::steady_clock::now() - started_;
     srv.metrics.record(worker_, result.response.status, elapsed,
                        result.failure ? &*result.failure : nullptr);
@@ -319,12 +417,10 @@ class Session : public std::enable_shared_from_this<Session> {
         result.failure->worker = srv.names[static_cast<size_t>(worker_)];
       srv.log_failure(*result.failure);
     }
-    net::post(stream_.get_executor(),
-              [self = shared_from_this(), response = std::move(result.response)]() mutable {
-                self->write(std::move(response), false);
-              });
+    write(std::move(result.response), false);
   }
 
+ private:
   void answer_admin() {
     runtime::Response response;
     std::string path = target_.substr(0, target_.find('?'));
@@ -450,6 +546,7 @@ class Session : public std::enable_shared_from_this<Session> {
   int worker_ = -1;
   size_t strip_length_ = 0;
   std::string request_id_, method_, target_;
+  runtime::Request request_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::vector<char> discard_;
   size_t discarded_ = 0;
@@ -543,15 +640,20 @@ Result<std::unique_ptr<Server>> Server::create(
   impl->id_prefix = fmt::format("{:08x}", rd());
 
   unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  uint32_t all_slots = 0;
   for (const auto& worker : impl->workers) {
     auto lane = std::make_unique<Impl::GuestLane>();
     const auto& wc = worker->config();
     uint32_t instances = wc.instances ? wc.instances : hw;
-    lane->threads = impl->config.guest_threads ? impl->config.guest_threads
-                                               : std::min<uint32_t>(instances, 256);
+    lane->slots = impl->config.guest_threads ? impl->config.guest_threads
+                                             : std::min<uint32_t>(instances, 256);
     lane->capacity = instances + wc.limits.max_queued_requests;
+    all_slots += lane->slots;
     impl->lanes.push_back(std::move(lane));
   }
+  impl->io_thread_count = impl->config.threads ? impl->config.threads : hw;
+  for (uint32_t i = 0; i < impl->io_thread_count + all_slots; ++i)
+    impl->runners.push_back(std::make_unique<RunnerState>());
   impl->metrics.set_in_flight_source([lanes = &impl->lanes](size_t worker) -> uint64_t {
     return (*lanes)[worker]->pending.load(std::memory_order_relaxed);
   });
@@ -573,16 +675,70 @@ uint16_t Server::admin_port() const {
 
 const Metrics& Server::metrics() const { return impl_->metrics; }
 
+void Server::Impl::run_standby(uint32_t rank) {
+  this_runner = runners[io_thread_count + rank].get();
+  std::unique_lock lock(standby_mu);
+  while (true) {
+    standby_cv.wait(lock, [&] { return standby_quit || rank < standby_wanted.load(); });
+    if (standby_quit) return;
+    lock.unlock();
+    // One handler at a time, so that the thread notices soon when it is not wanted any more.
+    while (rank < standby_wanted.load() && !ioc.stopped()) ioc.run_one_for(kMonitorTick);
+    lock.lock();
+  }
+}
+
+void Server::Impl::run_monitor() {
+  std::unique_lock lock(monitor_mu);
+  uint64_t last_calls = 0;
+  int idle_ticks = 0;
+  while (!monitor_quit) {
+    if (idle_ticks >= kMonitorIdleTicks) {
+      monitor_asleep.store(true, std::memory_order_seq_cst);
+      bool any = false;
+      for (uint32_t i = 0; i < runners_started.load(); ++i)
+        any |= runners[i]->call_started.load(std::memory_order_seq_cst) != 0;
+      if (!any) monitor_cv.wait(lock);
+      monitor_asleep.store(false, std::memory_order_relaxed);
+      idle_ticks = 0;
+    } else {
+      monitor_cv.wait_for(lock, kMonitorTick);
+    }
+    if (monitor_quit) break;
+    int64_t now = steady_ns();
+    uint32_t stalled = 0;
+    bool any = false;
+    uint64_t calls = 0;
+    for (uint32_t i = 0; i < runners_started.load(); ++i) {
+      int64_t started = runners[i]->call_started.load(std::memory_order_relaxed);
+      calls += runners[i]->calls.load(std::memory_order_relaxed);
+      any |= started != 0;
+      if (started != 0 && now - started > std::chrono::nanoseconds(kStallAfter).count()) ++stalled;
+    }
+    idle_ticks = any || calls != last_calls ? 0 : idle_ticks + 1;
+    last_calls = calls;
+    if (stalled == standby_wanted.load()) continue;
+    std::lock_guard standby_lock(standby_mu);
+    while (standby_threads.size() < stalled) {
+      auto rank = static_cast<uint32_t>(standby_threads.size());
+      runners_started.fetch_add(1);
+      standby_threads.emplace_back([this, rank] { run_standby(rank); });
+    }
+    standby_wanted.store(stalled);
+    standby_cv.notify_all();
+  }
+}
+
 void Server::start() {
   Impl& s = *impl_;
   if (s.started.exchange(true)) return;
   s.work.emplace(s.ioc.get_executor());
-  for (auto& lane : s.lanes) lane->pool = std::make_unique<net::thread_pool>(lane->threads);
   s.accept(s.acceptor, false);
   if (s.config.admin_enabled) s.accept(s.admin_acceptor, true);
-  unsigned threads =
-      s.config.threads ? s.config.threads : std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < threads; ++i) s.io_threads.emplace_back([&s] { s.ioc.run(); });
+  s.runners_started.store(s.io_thread_count);
+  for (uint32_t i = 0; i < s.io_thread_count; ++i)
+    s.io_threads.emplace_back([&s, i] { s.run_io(i); });
+  s.monitor = std::thread([&s] { s.run_monitor(); });
 }
 
 void Server::stop() {
@@ -624,15 +780,27 @@ void Server::stop() {
   // Whatever is still open after the timeout is cut off.
   for_each_session([](Session& session) { session.close_now(); });
   for (const auto& worker : s.workers) worker->drain();
-  for (auto& lane : s.lanes) lane->pool->join();
   s.work.reset();
   {
     std::unique_lock lock(s.sessions_mu);
     s.sessions_cv.wait_for(lock, std::chrono::seconds(5), [&s] { return s.sessions.empty(); });
   }
+  {
+    std::lock_guard lock(s.monitor_mu);
+    s.monitor_quit = true;
+    s.monitor_cv.notify_one();
+  }
+  s.monitor.join();
+  {
+    std::lock_guard lock(s.standby_mu);
+    s.standby_quit = true;
+    s.standby_cv.notify_all();
+  }
   s.ioc.stop();
   for (auto& t : s.io_threads) t.join();
   s.io_threads.clear();
+  for (auto& t : s.standby_threads) t.join();
+  s.standby_threads.clear();
 }
 
 }  // namespace rw::server
