@@ -123,9 +123,10 @@ struct Server::Impl {
     uint32_t slots = 1;
     uint32_t capacity = 1;  // instances + max_queued_requests; beyond it: 503
     std::atomic<uint32_t> pending{0};
+    std::atomic<uint32_t> active{0};  // slots taken
+    std::atomic<uint32_t> queued{0};  // size of `waiting`
     std::mutex mu;
-    uint32_t active = 0;                           // guarded by mu
-    std::deque<std::shared_ptr<Session>> waiting;  // guarded by mu; each owns a slot when run
+    std::deque<std::shared_ptr<Session>> waiting;  // guarded by mu
   };
   std::vector<std::unique_ptr<GuestLane>> lanes;
   uint32_t io_thread_count = 1;
@@ -169,28 +170,35 @@ struct Server::Impl {
   void call_ended() {
     if (this_runner) this_runner->call_started.store(0, std::memory_order_relaxed);
   }
-  // A slot for `session`'s call: true when it may run now, false when it was queued (it runs
-  // once a slot frees, see release_slot).
+  // A slot for `session`'s call: true when it may run now, false when it was queued (it is
+  // posted back to its strand once a slot is free). Lock-free while nothing waits.
   bool take_slot(GuestLane& lane, const std::shared_ptr<Session>& session) {
-    std::lock_guard lock(lane.mu);
-    if (lane.active < lane.slots) {
-      ++lane.active;
-      return true;
+    // First come, first served: a newcomer queues behind waiting requests.
+    if (lane.queued.load() == 0 && try_take_slot(lane)) return true;
+    {
+      std::lock_guard lock(lane.mu);
+      lane.waiting.push_back(session);
+      lane.queued.fetch_add(1);
     }
-    lane.waiting.push_back(session);
+    // A slot may have been freed before the request was counted as queued.
+    pump(lane);
     return false;
   }
-  // Hands the slot to the first waiting request, or frees it.
-  std::shared_ptr<Session> release_slot(GuestLane& lane) {
-    std::lock_guard lock(lane.mu);
-    if (lane.waiting.empty()) {
-      --lane.active;
-      return nullptr;
-    }
-    auto next = std::move(lane.waiting.front());
-    lane.waiting.pop_front();
-    return next;
+  void release_slot(GuestLane& lane) {
+    lane.active.fetch_sub(1);
+    pump(lane);
   }
+  static bool try_take_slot(GuestLane& lane) {
+    uint32_t active = lane.active.load();
+    while (active < lane.slots)
+      if (lane.active.compare_exchange_weak(active, active + 1)) return true;
+    return false;
+  }
+  // Gives free slots to waiting requests. Whoever changes `active` or `queued` calls it after
+  // the change; with both sequentially consistent, a free slot and a waiting request are never
+  // both missed (the releaser sees the queued count, or the queuer sees the free slot).
+  void pump(GuestLane& lane);
+
   std::vector<std::thread> io_threads;
 
   std::string id_prefix;
@@ -212,8 +220,9 @@ struct Server::Impl {
   void log_failure(const runtime::FailureRecord& f) { failure_log->write(failure_json(f)); }
 };
 
-// One client connection. All of its handlers run on its own strand; guest calls run on the
-// guest pool and post their result back to that strand.
+// One client connection. All of its handlers run on its own strand, the guest call included: on
+// the thread that read the request, or, when the worker had no free slot, on whichever thread
+// runs the handler posted to the strand once a slot frees.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Server::Impl& server, tcp::socket socket, bool admin)
@@ -396,8 +405,7 @@ class Session : public std::enable_shared_from_this<Session> {
           error_body(500, std::string("internal error: ") + e.what(), request_id_);
     }
     srv.call_ended();
-    if (auto next = srv.release_slot(lane))
-      net::post(next->executor(), [next] { next->run_guest(); });
+    srv.release_slot(lane);
     request_.body.clear();
     // A 1xx is not a final answer: the client would wait for another (found by fuzz/http_fuzz.cpp).
     if (result.response.status < 200 || result.response.status > 599) {
@@ -674,6 +682,26 @@ uint16_t Server::admin_port() const {
 }
 
 const Metrics& Server::metrics() const { return impl_->metrics; }
+
+void Server::Impl::pump(GuestLane& lane) {
+  while (lane.queued.load() > 0 && try_take_slot(lane)) {
+    std::shared_ptr<Session> next;
+    {
+      std::lock_guard lock(lane.mu);
+      if (!lane.waiting.empty()) {
+        next = std::move(lane.waiting.front());
+        lane.waiting.pop_front();
+        lane.queued.fetch_sub(1);
+      }
+    }
+    if (!next) {
+      // Another pump took it first: give the slot back and look again.
+      lane.active.fetch_sub(1);
+      continue;
+    }
+    net::post(next->executor(), [next] { next->run_guest(); });
+  }
+}
 
 void Server::Impl::run_standby(uint32_t rank) {
   this_runner = runners[io_thread_count + rank].get();

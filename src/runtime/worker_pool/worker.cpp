@@ -124,17 +124,15 @@ class PoolWorker final : public Worker {
       }
       instances_.push_back(std::move(instance.value()));
     }
-    for (auto it = instances_.rbegin(); it != instances_.rend(); ++it) free_.push_back(it->get());
+    slots_ = std::make_unique<Slot[]>(instances_.size());
+    for (size_t i = 0; i < instances_.size(); ++i) slots_[i].instance = instances_[i].get();
     return {};
   }
 
   HandleResult handle(const Request& request) override {
     auto started = Clock::now();
     HandleResult result;
-    {
-      std::lock_guard lock(stats_mutex_);
-      ++stats_.requests;
-    }
+    requests_.fetch_add(1, std::memory_order_relaxed);
     if (request.body.size() > config_.limits.max_request_body_bytes) {
       result.response = json_response(413, {{"error", "request_body_too_large"},
                                             {"request_id", request.request_id},
@@ -144,13 +142,14 @@ class PoolWorker final : public Worker {
     }
 
     bool draining = false;
-    detail::PoolInstance* instance = acquire(draining);
-    if (!instance) {
+    Slot* slot = acquire(draining);
+    if (!slot) {
       result.response = json_response(503, {{"error", draining ? "draining" : "overloaded"},
                                             {"request_id", request.request_id}});
       result.duration = Clock::now() - started;
       return result;
     }
+    detail::PoolInstance* instance = slot->instance;
 
     bool checkpoint =
         config_.on_panic == PanicMode::Rollback || config_.on_abort == AbortMode::Rollback;
@@ -158,9 +157,8 @@ class PoolWorker final : public Worker {
     if (run.outcome == Outcome::Ok) {
       instance->consecutive_failures = 0;
       result.response = std::move(run.response);
-      release(instance);
-      std::lock_guard lock(stats_mutex_);
-      ++stats_.ok;
+      release(slot);
+      ok_.fetch_add(1, std::memory_order_relaxed);
     } else {
       FailureRecord record;
       record.worker = config_.name;
@@ -172,7 +170,7 @@ class PoolWorker final : public Worker {
       record.message = run.message;
       record.backtrace = std::move(run.backtrace);
       recover(*instance, run, record);  // eager: before the instance takes another request
-      release(instance);
+      release(slot);
       result.response = failure_response(record);
       {
         std::lock_guard lock(stats_mutex_);
@@ -197,9 +195,10 @@ class PoolWorker final : public Worker {
       std::lock_guard lock(stats_mutex_);
       s = stats_;
     }
-    std::lock_guard lock(mutex_);
-    s.in_flight = busy_;
-    s.queued = waiting_;
+    s.requests = requests_.load(std::memory_order_relaxed);
+    s.ok = ok_.load(std::memory_order_relaxed);
+    s.in_flight = holding_.load();
+    s.queued = waiting_.load();
     return s;
   }
 
@@ -207,39 +206,86 @@ class PoolWorker final : public Worker {
 
   void drain() override {
     std::unique_lock lock(mutex_);
-    draining_ = true;
-    idle_.wait(lock, [&] { return busy_ == 0 && waiting_ == 0; });
+    // Paired with the order in acquire and release (see there): a call either sees draining_
+    // or is counted in entered_ before drain looks at it.
+    draining_.store(true);
+    idle_.wait(lock, [&] { return entered_.load() == 0; });
   }
 
   ~PoolWorker() override { drain(); }
 
  private:
-  // A free instance, waiting in the bounded queue if there is none; null when the queue is
-  // full or the worker is draining.
-  detail::PoolInstance* acquire(bool& draining) {
-    std::unique_lock lock(mutex_);
-    draining = draining_;
-    if (draining_) return nullptr;
-    if (free_.empty()) {
-      if (waiting_ >= config_.limits.max_queued_requests) return nullptr;
-      ++waiting_;
-      available_.wait(lock, [&] { return !free_.empty(); });
-      --waiting_;
+  // An instance and whether a call holds it. One cache line each: threads taking different
+  // instances do not contend.
+  struct alignas(64) Slot {
+    detail::PoolInstance* instance = nullptr;
+    std::atomic<bool> taken{false};
+  };
+
+  // Takes a free instance without a lock. A thread starts looking at the instance it used last,
+  // which keeps that instance's memory in its cache when the pool is not saturated.
+  Slot* try_take() {
+    static thread_local size_t hint = 0;
+    size_t n = instances_.size();
+    for (size_t i = 0; i < n; ++i) {
+      size_t index = (hint + i) % n;
+      Slot& slot = slots_[index];
+      if (!slot.taken.load() && !slot.taken.exchange(true)) {
+        hint = index;
+        return &slot;
+      }
     }
-    detail::PoolInstance* instance = free_.back();
-    free_.pop_back();
-    ++busy_;
-    return instance;
+    return nullptr;
   }
 
-  void release(detail::PoolInstance* instance) {
-    {
-      std::lock_guard lock(mutex_);
-      free_.push_back(instance);
-      --busy_;
+  // A free instance, waiting in the bounded queue if there is none; null when the queue is
+  // full or the worker is draining. Lock-free unless the pool is saturated.
+  Slot* acquire(bool& draining) {
+    // Counted first, then draining_ checked; drain() stores draining_ then waits for the count:
+    // either this call sees the drain, or the drain waits for this call.
+    entered_.fetch_add(1);
+    if (draining_.load()) {
+      draining = true;
+      leave();
+      return nullptr;
     }
-    available_.notify_one();
-    idle_.notify_all();
+    Slot* slot = try_take();
+    if (!slot) {
+      std::unique_lock lock(mutex_);
+      slot = try_take();
+      if (!slot) {
+        if (waiting_.load() >= config_.limits.max_queued_requests) {
+          lock.unlock();
+          leave();
+          return nullptr;
+        }
+        // Incremented before looking again; release() frees an instance before reading the
+        // count, so a free instance is either seen here or release() notifies.
+        waiting_.fetch_add(1);
+        while (!(slot = try_take())) available_.wait(lock);
+        waiting_.fetch_sub(1);
+      }
+    }
+    holding_.fetch_add(1, std::memory_order_relaxed);
+    return slot;
+  }
+
+  void release(Slot* slot) {
+    holding_.fetch_sub(1, std::memory_order_relaxed);
+    slot->taken.store(false, std::memory_order_seq_cst);
+    if (waiting_.load() > 0) {
+      std::lock_guard lock(mutex_);
+      available_.notify_one();
+    }
+    leave();
+  }
+
+  void leave() {
+    entered_.fetch_sub(1);
+    if (draining_.load()) {
+      std::lock_guard lock(mutex_);
+      idle_.notify_all();
+    }
   }
 
   void recover(detail::PoolInstance& instance, const detail::RunResult& run,
@@ -273,13 +319,18 @@ class PoolWorker final : public Worker {
   std::shared_ptr<detail::WorkerEnv> env_;
   std::vector<std::unique_ptr<detail::PoolInstance>> instances_;
 
-  mutable std::mutex mutex_;
-  std::condition_variable available_, idle_;
-  std::vector<detail::PoolInstance*> free_;
-  uint32_t waiting_ = 0, busy_ = 0;
-  bool draining_ = false;
+  std::unique_ptr<Slot[]> slots_;  // one per instance
 
-  mutable std::mutex stats_mutex_;
+  // The slow paths: waiting for an instance, and drain() waiting for the calls to end.
+  std::mutex mutex_;
+  std::condition_variable available_, idle_;
+  std::atomic<uint32_t> entered_{0};  // calls between admission and the end
+  std::atomic<uint32_t> holding_{0};  // calls holding an instance
+  std::atomic<uint32_t> waiting_{0};  // calls waiting for one
+  std::atomic<bool> draining_{false};
+
+  std::atomic<uint64_t> requests_{0}, ok_{0};
+  mutable std::mutex stats_mutex_;  // failures, which are rare: the other counters of stats_
   WorkerStats stats_;
 };
 
