@@ -166,20 +166,63 @@ bool StoreImpl::ensure_stack() {
 }
 
 ExnObject* StoreImpl::new_exception() {
+  if (exceptions.size() >= exception_collection_at) collect_unreachable_exceptions();
   exceptions.push_back(std::make_unique<ExnObject>());
   return exceptions.back().get();
 }
 
-void StoreImpl::collect_exceptions(const CallResult& result) {
-  if (exnref_escaped) return;
-  auto holds_exnref = [](const std::vector<Value>& values) {
-    return std::any_of(values.begin(), values.end(),
-                       [](const Value& v) { return v.type == ValType::ExnRef && v.ref; });
+// A conservative mark and sweep. During a call an exnref can only be held by value stack slots
+// (locals, operands, the hidden slot of a legacy catch), by other exceptions' payloads, or by
+// globals and tables of type exnref. Stores with such globals or tables, or whose exnrefs have
+// reached the host, are never collected early: the host may hold a reference we cannot see.
+// Every 8-byte word on the stack that equals an object's address keeps it: a stale word may keep
+// an object longer than needed, but a reference is never missed.
+void StoreImpl::collect_unreachable_exceptions() {
+  auto exnref_storage = [this] {
+    for (const auto& g : globals)
+      if (g->type.type == ValType::ExnRef) return true;
+    for (const auto& t : tables)
+      if (t->type.element == ValType::ExnRef) return true;
+    return false;
   };
-  if (holds_exnref(result.values) || holds_exnref(result.exception_payload)) {
-    exnref_escaped = true;
+  if (exnref_escaped || exnref_storage()) {
+    exception_collection_at = std::max(exception_collection_at, exceptions.size()) * 2;
     return;
   }
+  std::vector<std::pair<uint64_t, size_t>> by_address;  // (address, index in `exceptions`)
+  by_address.reserve(exceptions.size());
+  for (size_t i = 0; i < exceptions.size(); ++i)
+    by_address.emplace_back(reinterpret_cast<uint64_t>(exceptions[i].get()), i);
+  std::sort(by_address.begin(), by_address.end());
+  std::vector<uint8_t> live(exceptions.size(), 0);
+  std::vector<size_t> pending;
+  auto mark = [&](uint64_t word) {
+    auto it =
+        std::lower_bound(by_address.begin(), by_address.end(), std::make_pair(word, size_t{0}));
+    if (it == by_address.end() || it->first != word || live[it->second]) return;
+    live[it->second] = 1;
+    pending.push_back(it->second);
+  };
+  if (!frames.empty()) {
+    const Frame& innermost = frames.back();
+    for (const uint64_t* slot = stack_base; slot < innermost.fp + innermost.code->frame_slots;
+         ++slot)
+      mark(*slot);
+  }
+  while (!pending.empty()) {
+    size_t i = pending.back();
+    pending.pop_back();
+    for (uint64_t word : exceptions[i]->payload) mark(word);
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < exceptions.size(); ++i)
+    if (live[i]) exceptions[kept++] = std::move(exceptions[i]);
+  exceptions.resize(kept);
+  exception_collection_at = std::max(kMinExceptionCollection, kept * 2);
+}
+
+void StoreImpl::collect_exceptions() {
+  if (exnref_escaped) return;
   for (const auto& g : globals)
     if (g->type.type == ValType::ExnRef && g->value != 0) return;
   for (const auto& t : tables) {
@@ -187,6 +230,7 @@ void StoreImpl::collect_exceptions(const CallResult& result) {
     if (std::any_of(t->elems.begin(), t->elems.end(), [](void* p) { return p != nullptr; })) return;
   }
   exceptions.clear();
+  exception_collection_at = kMinExceptionCollection;
 }
 
 FuncInst* StoreImpl::new_func() {

@@ -1,6 +1,7 @@
 // The interpreter loop: direct-threaded dispatch (computed goto) over the compiled code, with an
 // explicit frame stack so guest recursion never consumes native stack.
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -85,8 +86,11 @@ HostCallOutcome call_host(StoreImpl* s, FuncInst* f, uint64_t* args_and_results,
     resv_big.resize(t.results.size());
     resv = resv_big;
   }
-  for (size_t i = 0; i < t.params.size(); ++i)
+  for (size_t i = 0; i < t.params.size(); ++i) {
     argv[i] = slot_to_value(t.params[i], args_and_results[i]);
+    // The host may keep it: from now on no exception object is freed before the store is.
+    if (t.params[i] == ValType::ExnRef && argv[i].ref) s->exnref_escaped = true;
+  }
   for (size_t i = 0; i < t.results.size(); ++i) resv[i] = Value::zero(t.results[i]);
 
   HostContext ctx(s->self, caller ? caller->self : nullptr);
@@ -575,6 +579,7 @@ L_Ret : {
 
 L_ThrowOp : {
   TagInst* tag = inst->tags[pc[1]];
+  SYNC_FRAMES();  // new_exception may scan the value stack
   ExnObject* e = s->new_exception();
   e->tag = tag;
   size_t n = tag->type.params.size();
@@ -1517,9 +1522,16 @@ CallResult invoke(StoreImpl* s, FuncInst* func, std::span<const Value> args, Ins
       break;
     }
   }
+  // An exnref in a nested entry's result reaches the host function that made the call.
+  auto holds_exnref = [](const std::vector<Value>& values) {
+    return std::any_of(values.begin(), values.end(),
+                       [](const Value& v) { return v.type == ValType::ExnRef && v.ref; });
+  };
+  if (holds_exnref(result.values) || holds_exnref(result.exception_payload))
+    s->exnref_escaped = true;
   if (outermost) {
     s->nested_abort.reset();
-    if (!s->exceptions.empty()) s->collect_exceptions(result);
+    if (!s->exceptions.empty()) s->collect_exceptions();
   }
   return result;
 }

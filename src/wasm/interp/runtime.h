@@ -238,15 +238,24 @@ struct StoreImpl {
   // Set once an exnref has been handed to the host; from then on exception objects are kept
   // until the store is destroyed.
   bool exnref_escaped = false;
+  // Exception objects are freed when the outermost call ends, and during a call whenever their
+  // number reaches this mark (a guest throwing and catching in a loop would otherwise hold on
+  // to every one it ever threw until the call ends).
+  static constexpr size_t kMinExceptionCollection = 1024;
+  size_t exception_collection_at = kMinExceptionCollection;
 
   explicit StoreImpl(StoreOptions o);
   ~StoreImpl();
 
   TypeId intern_type(const FuncType& t);
   bool ensure_stack();
+  // The executor stores its frame stack top back (frames.top) before calling this: a collection
+  // scans the value stack up to the innermost frame.
   ExnObject* new_exception();
   // Frees exception objects once nothing can refer to them any more.
-  void collect_exceptions(const CallResult& result);
+  void collect_exceptions();
+  // During a call: frees the exception objects nothing on the value stack refers to any more.
+  void collect_unreachable_exceptions();
   FuncInst* new_func();
 };
 
