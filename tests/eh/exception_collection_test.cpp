@@ -48,21 +48,32 @@ class ExceptionCollection : public ::testing::Test {
     }
     return instance.value();
   }
-  CallResult call(Instance* inst, std::string_view name, std::vector<Value> args = {}) {
+  // Calls export `name` of the guest below with argument n; the call must succeed.
+  CallResult run(std::string_view name, int32_t n) {
+    Instance* inst = instantiate(kGuest);
+    if (!inst) return {};
     auto f = inst->get_function(name);
     if (!f) {
       ADD_FAILURE() << "no export " << name;
       return {};
     }
-    return store_.call(*f, args);
+    Value arg = Value::make_i32(n);
+    CallResult r = store_.call(*f, std::span<const Value>(&arg, 1));
+    EXPECT_TRUE(r.ok()) << r.message;
+    return r;
   }
+  int32_t run_i32(std::string_view name, int32_t n) {
+    CallResult r = run(name, n);
+    return r.values.empty() ? INT32_MIN : r.values[0].as_i32();
+  }
+  static const std::string_view kGuest;
 
   Store store_;
   size_t most_held_ = 0;
   RefPtr kept_ = nullptr;
 };
 
-constexpr std::string_view kGuest = R"(
+const std::string_view ExceptionCollection::kGuest = R"(
 (module
   (import "env" "probe" (func $probe))
   (import "env" "keep" (func $keep (param exnref)))
@@ -143,12 +154,8 @@ constexpr std::string_view kGuest = R"(
 )";
 
 TEST_F(ExceptionCollection, ALoopOfThrowsDoesNotAccumulateExceptions) {
-  Instance* inst = instantiate(kGuest);
-  ASSERT_NE(inst, nullptr);
   const int32_t n = 100'000;
-  CallResult r = call(inst, "legacy_loop", {Value::make_i32(n)});
-  ASSERT_TRUE(r.ok()) << r.message;
-  EXPECT_EQ(r.values.at(0).as_i32(), static_cast<int32_t>(int64_t{n} * (n - 1) / 2));
+  EXPECT_EQ(run_i32("legacy_loop", n), static_cast<int32_t>(int64_t{n} * (n - 1) / 2));
   // Without collection during the call this would reach n.
   EXPECT_LE(most_held_, 2 * internal::StoreImpl::kMinExceptionCollection + 1);
   EXPECT_GE(most_held_, 1u);
@@ -156,36 +163,21 @@ TEST_F(ExceptionCollection, ALoopOfThrowsDoesNotAccumulateExceptions) {
 }
 
 TEST_F(ExceptionCollection, ACaughtExceptionSurvivesForALegacyRethrow) {
-  Instance* inst = instantiate(kGuest);
-  ASSERT_NE(inst, nullptr);
-  CallResult r = call(inst, "legacy_rethrow_late", {Value::make_i32(20'000)});
-  ASSERT_TRUE(r.ok()) << r.message;
-  EXPECT_EQ(r.values.at(0).as_i32(), 777);
+  EXPECT_EQ(run_i32("legacy_rethrow_late", 20'000), 777);
 }
 
 TEST_F(ExceptionCollection, AnExnrefInALocalSurvives) {
-  Instance* inst = instantiate(kGuest);
-  ASSERT_NE(inst, nullptr);
-  CallResult r = call(inst, "exnref_kept_in_local", {Value::make_i32(20'000)});
-  ASSERT_TRUE(r.ok()) << r.message;
-  EXPECT_EQ(r.values.at(0).as_i32(), 4242);
+  EXPECT_EQ(run_i32("exnref_kept_in_local", 20'000), 4242);
   EXPECT_LE(most_held_, 2 * internal::StoreImpl::kMinExceptionCollection + 1);
 }
 
 TEST_F(ExceptionCollection, AnExnrefInsideAPayloadSurvives) {
-  Instance* inst = instantiate(kGuest);
-  ASSERT_NE(inst, nullptr);
-  CallResult r = call(inst, "exnref_in_payload", {Value::make_i32(20'000)});
-  ASSERT_TRUE(r.ok()) << r.message;
-  EXPECT_EQ(r.values.at(0).as_i32(), 99);
+  EXPECT_EQ(run_i32("exnref_in_payload", 20'000), 99);
 }
 
 TEST_F(ExceptionCollection, AnExnrefGivenToTheHostIsNeverFreedUnderIt) {
-  Instance* inst = instantiate(kGuest);
-  ASSERT_NE(inst, nullptr);
   const int32_t n = 5'000;
-  CallResult r = call(inst, "exnref_to_host", {Value::make_i32(n)});
-  ASSERT_TRUE(r.ok()) << r.message;
+  run("exnref_to_host", n);
   EXPECT_GT(most_held_, static_cast<size_t>(n));  // kept: the host may look at any of them
   ASSERT_NE(kept_, nullptr);
   auto contents = store_.exception_contents(kept_);
