@@ -39,7 +39,7 @@ struct ServerConfig {
   Endpoint admin_listen{"127.0.0.1", 9090};
   bool admin_enabled = true;
   uint32_t threads = 0;        // IO threads; 0: one per hardware thread (at least 1)
-  uint32_t guest_threads = 0;  // threads running guest calls, per worker; 0: its pool size
+  uint32_t guest_threads = 0;  // guest calls of one worker at once (slots); 0: its pool size
   std::string access_log;      // empty: off; "-": stderr; otherwise a file (appended)
   std::string failure_log;     // empty or "-": stderr; otherwise a file (appended)
   uint32_t max_header_bytes = 16 * 1024;

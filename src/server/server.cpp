@@ -71,8 +71,11 @@ std::string error_body(int status, std::string_view message, std::string_view re
 // checks that often: together they bound how long slow guests can hold up IO.
 constexpr auto kStallAfter = std::chrono::milliseconds(3);
 constexpr auto kMonitorTick = std::chrono::milliseconds(1);
-// With no call for this many ticks the monitor sleeps until the next call starts.
+// With no call for this many ticks the monitor sleeps until the next call starts, waking only
+// for the timeout sweep.
 constexpr int kMonitorIdleTicks = 100;
+// How often connections past their deadline are closed: timeouts fire up to this late.
+constexpr auto kSweepEvery = std::chrono::milliseconds(250);
 
 int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -109,7 +112,12 @@ struct Server::Impl {
 
   std::mutex sessions_mu;
   std::condition_variable sessions_cv;
-  std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;
+  // The raw pointer is valid while the entry exists: ~Session erases it under sessions_mu first.
+  struct SessionRef {
+    std::weak_ptr<Session> weak;
+    Session* raw = nullptr;
+  };
+  std::unordered_map<uint64_t, SessionRef> sessions;
   uint64_t next_session_id = 0;
 
   net::io_context ioc;
@@ -154,7 +162,9 @@ struct Server::Impl {
     ioc.run();
   }
   void run_standby(uint32_t rank);
+  // Also the timeout sweep: every kSweepEvery, closes the connections past their deadline.
   void run_monitor();
+  void sweep_timeouts(int64_t now);
   // Around every guest call; wakes the monitor if it slept.
   void call_started() {
     if (!this_runner) return;
@@ -242,7 +252,7 @@ class Session : public std::enable_shared_from_this<Session> {
     {
       std::lock_guard lock(server_.sessions_mu);
       id_ = ++server_.next_session_id;
-      server_.sessions[id_] = weak_from_this();
+      server_.sessions[id_] = {weak_from_this(), this};
     }
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
   }
@@ -259,7 +269,23 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   auto executor() { return stream_.get_executor(); }
 
+  // Timeouts (idle, write, linger) are a deadline the stall monitor's sweep checks, not Beast's
+  // stream timers: those arm and cancel a reactor timer around every read and write, and each
+  // cancellation is one more handler to run. Read by the sweep under sessions_mu.
+  bool expired(int64_t now) const {
+    int64_t deadline = deadline_.load(std::memory_order_relaxed);
+    return deadline != 0 && deadline <= now;
+  }
+  // On the strand: the deadline may have moved since the sweep looked.
+  void expire() {
+    if (expired(steady_ns())) close_now();
+  }
+
  private:
+  void set_deadline(std::chrono::nanoseconds timeout) {
+    deadline_.store(steady_ns() + timeout.count(), std::memory_order_relaxed);
+  }
+
   void read_header() {
     if (server_.stopping.load()) return close_now();
     parser_.emplace();
@@ -274,7 +300,7 @@ class Session : public std::enable_shared_from_this<Session> {
     method_.clear();
     target_.clear();
     idle_ = buffer_.size() == 0;
-    stream_.expires_after(server_.config.idle_timeout);
+    set_deadline(server_.config.idle_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t header_bytes) {
                               self->on_header(ec, header_bytes);
@@ -331,7 +357,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto it = req.find(http::field::expect);
         it != req.end() && beast::iequals(it->value(), "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      stream_.expires_after(kWriteTimeout);
+      set_deadline(kWriteTimeout);
       net::async_write(stream_, net::buffer(kContinue),
                        [self = shared_from_this()](beast::error_code ec, size_t) {
                          if (ec) return self->close_now();
@@ -343,7 +369,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_body() {
-    stream_.expires_after(server_.config.idle_timeout);
+    set_deadline(server_.config.idle_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->fail_read(ec);
@@ -375,7 +401,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request.headers.resize(fields);
     request.body = std::move(req.body());
     request.request_id = request_id_;
-    stream_.expires_never();
+    deadline_.store(0, std::memory_order_relaxed);
 
     // Admission: the worker's queue is bounded, and so is what waits for it here.
     auto& lane = *server_.lanes[static_cast<size_t>(worker_)];
@@ -503,7 +529,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
     bool close = !res->keep_alive();
     bool linger = force_close;
-    stream_.expires_after(kWriteTimeout);
+    set_deadline(kWriteTimeout);
     http::async_write(
         stream_, *res,
         [self = shared_from_this(), res, close, linger](beast::error_code ec, size_t) {
@@ -524,7 +550,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void linger_close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(kLingerTimeout);
+    set_deadline(kLingerTimeout);
     discard_.resize(16 * 1024);
     stream_.async_read_some(net::buffer(discard_),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
@@ -558,6 +584,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::vector<char> discard_;
   size_t discarded_ = 0;
+  std::atomic<int64_t> deadline_{0};  // steady_ns(); 0: none (a guest call is running)
 };
 
 void Server::Impl::accept(tcp::acceptor& acc, bool admin) {
@@ -716,24 +743,42 @@ void Server::Impl::run_standby(uint32_t rank) {
   }
 }
 
+void Server::Impl::sweep_timeouts(int64_t now) {
+  std::vector<std::shared_ptr<Session>> expired;
+  {
+    std::lock_guard lock(sessions_mu);
+    for (auto& [id, ref] : sessions)
+      if (ref.raw->expired(now))
+        if (auto session = ref.weak.lock()) expired.push_back(std::move(session));
+  }
+  for (auto& session : expired) net::post(session->executor(), [session] { session->expire(); });
+}
+
 void Server::Impl::run_monitor() {
   std::unique_lock lock(monitor_mu);
   uint64_t last_calls = 0;
   int idle_ticks = 0;
+  int64_t next_sweep = steady_ns() + std::chrono::nanoseconds(kSweepEvery).count();
   while (!monitor_quit) {
     if (idle_ticks >= kMonitorIdleTicks) {
+      // Idle: only the timeout sweep, until a call starts (call_started() wakes this).
       monitor_asleep.store(true, std::memory_order_seq_cst);
       bool any = false;
       for (uint32_t i = 0; i < runners_started.load(); ++i)
         any |= runners[i]->call_started.load(std::memory_order_seq_cst) != 0;
-      if (!any) monitor_cv.wait(lock);
+      if (!any)
+        monitor_cv.wait_until(
+            lock, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(next_sweep)));
       monitor_asleep.store(false, std::memory_order_relaxed);
-      idle_ticks = 0;
     } else {
       monitor_cv.wait_for(lock, kMonitorTick);
     }
     if (monitor_quit) break;
     int64_t now = steady_ns();
+    if (now >= next_sweep) {
+      sweep_timeouts(now);
+      next_sweep = now + std::chrono::nanoseconds(kSweepEvery).count();
+    }
     uint32_t stalled = 0;
     bool any = false;
     uint64_t calls = 0;
@@ -795,8 +840,8 @@ void Server::stop() {
     std::vector<std::shared_ptr<Session>> live;
     {
       std::lock_guard lock(s.sessions_mu);
-      for (auto& [id, weak] : s.sessions)
-        if (auto session = weak.lock()) live.push_back(std::move(session));
+      for (auto& [id, ref] : s.sessions)
+        if (auto session = ref.weak.lock()) live.push_back(std::move(session));
     }
     for (auto& session : live) net::post(session->executor(), [session, fn] { fn(*session); });
   };

@@ -26,7 +26,7 @@ class Server {
   uint16_t admin_port() const;  // 0 when the admin listener is disabled
   const Metrics& metrics() const;
 
-  // Starts the IO and guest threads and returns.
+  // Starts the IO threads and the stall monitor (docs/server.md, Threads) and returns.
   void start();
   // Graceful: stops accepting, closes idle keep-alive connections, lets in-flight requests
   // finish (up to shutdown_timeout), drains the workers, joins every thread. Idempotent.

@@ -3,6 +3,8 @@
 #include "server/server.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <fstream>
 #include <future>
@@ -394,6 +396,38 @@ TEST(ServerOverload, OverloadedWorkerAnswers503) {
   EXPECT_EQ(worker->calls.load(), 2);
   // Capacity comes back once the queue drains.
   EXPECT_EQ(http_get(port, "/x").status, 200);
+  server.value()->stop();
+}
+
+// Idle connections, and clients that stop half-way through a request, are closed after
+// idle_timeout; a guest call longer than that is not a timeout.
+TEST(ServerTimeouts, IdleAndStalledConnectionsAreClosed) {
+  auto worker = std::make_shared<FakeWorker>("w");
+  ServerConfig config;
+  config.listen = {"127.0.0.1", 0};
+  config.admin_enabled = false;
+  config.idle_timeout = std::chrono::seconds(1);
+  config.workers.resize(1);
+  config.workers[0].name = "w";
+  config.routes = {{"/", "", "w"}};
+  auto server = Server::create(config, {worker});
+  ASSERT_TRUE(server.ok()) << server.error().message;
+  server.value()->start();
+  uint16_t port = server.value()->port();
+
+  HttpClient silent(port), partial(port), kept(port), slow(port);
+  partial.send_raw("GET / HTTP/1.1\r\nHost: x\r\n");
+  EXPECT_EQ(kept.request("GET", "/").status, 200);
+  EXPECT_EQ(slow.request("GET", "/slow").body, "slow done");  // the call takes kSlow (1 s)
+  for (HttpClient* client : {&silent, &partial, &kept, &slow}) {
+    // A server that never closes fails the test instead of hanging it.
+    timeval patience{20, 0};
+    setsockopt(client->socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &patience,
+               sizeof patience);
+    EXPECT_TRUE(client->closed_by_peer());
+  }
+  EXPECT_EQ(worker->calls.load(), 2);
+  EXPECT_EQ(http_get(port, "/").status, 200);
   server.value()->stop();
 }
 
