@@ -428,5 +428,49 @@ TEST(Limits, MemoryMaximumIsRespected) {
   EXPECT_EQ(inst->memory(0).size_bytes(), 2u * kPageSize);
 }
 
+// Functions compile on their first call and calls within a module name the callee's code
+// directly: stores on several threads making the first calls of one shared module at once must
+// each see every function whole.
+TEST(LazyCompilation, FirstCallsFromManyThreadsAtOnce) {
+  std::string wat = "(module\n";
+  const int kChain = 60;
+  for (int i = 0; i < kChain; ++i) {
+    wat += "(func $f" + std::to_string(i) + " (export \"f" + std::to_string(i) +
+           "\") (param i32) (result i32) ";
+    if (i + 1 < kChain)
+      wat += "(i32.add (i32.const " + std::to_string(i) + ") (call $f" + std::to_string(i + 1) +
+             " (local.get 0))))\n";
+    else
+      wat += "(local.get 0))\n";
+  }
+  wat += ")";
+  auto module = load(wat);
+  ASSERT_NE(module, nullptr);
+  // f_i adds i for i < kChain - 1: f0 adds 0 + 1 + ... + (kChain - 2), f30 adds 30 + ... + 58.
+  const int expected = 1000 + (kChain - 1) * (kChain - 2) / 2;
+  std::atomic<int> correct{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      Store store;
+      auto inst = store.instantiate(module, {});
+      if (!inst.ok()) return;
+      while (!go.load()) std::this_thread::yield();
+      // Half enter at the top of the chain, half in the middle first.
+      std::string first = t % 2 ? "f30" : "f0";
+      CallResult a = store.call(*inst.value()->get_function(first), std::vector{i32(1000)});
+      CallResult b = store.call(*inst.value()->get_function("f0"), std::vector{i32(1000)});
+      int want_a = t % 2 ? 1000 + (30 + kChain - 2) * (kChain - 1 - 30) / 2 : expected;
+      if (a.ok() && b.ok() && a.values.at(0).as_i32() == want_a &&
+          b.values.at(0).as_i32() == expected)
+        ++correct;
+    });
+  }
+  go.store(true);
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(correct.load(), 4);
+}
+
 }  // namespace
 }  // namespace rw::testing

@@ -300,8 +300,9 @@ uint32_t max_legacy_try_depth(std::span<const uint8_t> bytes, size_t base_offset
 
 class Compiler {
  public:
-  Compiler(const wasm::Module& m, uint32_t defined_index, CompiledFunc& out)
-      : m_(m), out_(out), defined_index_(defined_index) {}
+  Compiler(const wasm::Module& m, uint32_t defined_index, CompiledFunc& out,
+           CompiledFunc* module_funcs)
+      : m_(m), out_(out), defined_index_(defined_index), module_funcs_(module_funcs) {}
 
   bool run(std::string& error);
 
@@ -782,6 +783,7 @@ class Compiler {
   const wasm::Module& m_;
   CompiledFunc& out_;
   uint32_t defined_index_;
+  CompiledFunc* module_funcs_;
   uint32_t L_ = 0;
   uint32_t num_results_ = 0;
   std::vector<Entry> stack_;
@@ -1175,12 +1177,24 @@ bool Compiler::handle(const wasm::Instr& in) {
       flush_all();
       if (height() < np) return false;
       uint32_t base = L_ + height() - np;
-      begin(op_id(op == Opcode::Call ? IOp::CallFunc : IOp::ReturnCallFunc));
-      word(in.index);
-      word(base);
-      // Padding: every call instruction is five words, so a return resumes at call + 5.
-      word(0);
-      word(0);
+      if (op == Opcode::Call && module_funcs_ && in.index >= m_.num_imported_funcs) {
+        // A function of this module: the call names its code, saving the lookups through the
+        // instance on every call.
+        begin(op_id(IOp::CallDirect));
+        word(in.index);
+        word(base);
+        const CompiledFunc* callee = &module_funcs_[in.index - m_.num_imported_funcs];
+        uint64_t bits = reinterpret_cast<uint64_t>(callee);
+        word(static_cast<uint32_t>(bits));
+        word(static_cast<uint32_t>(bits >> 32));
+      } else {
+        begin(op_id(op == Opcode::Call ? IOp::CallFunc : IOp::ReturnCallFunc));
+        word(in.index);
+        word(base);
+        // Padding: every call instruction is five words, so a return resumes at call + 5.
+        word(0);
+        word(0);
+      }
       set_height(height() - np);
       if (op == Opcode::ReturnCall) {
         set_unreachable();
@@ -1549,12 +1563,12 @@ bool Compiler::handle(const wasm::Instr& in) {
 }  // namespace
 
 bool compile_function(const wasm::Module& module, uint32_t defined_index, CompiledFunc& out,
-                      std::string& error) {
+                      std::string& error, CompiledFunc* module_funcs) {
   if (defined_index >= module.codes.size() || defined_index >= module.functions.size()) {
     error = "no such function";
     return false;
   }
-  Compiler c(module, defined_index, out);
+  Compiler c(module, defined_index, out, module_funcs);
   return c.run(error);
 }
 

@@ -20,6 +20,7 @@
 // stack; the callee's frame starts there, so the arguments are its first locals, and the callee
 // leaves its results at its slots 0..n-1, which is where the caller expects them.
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,15 +35,17 @@ namespace rw::internal {
   X(I32Eq)                                                                                \
   X(I32Ne)                                                                                \
   X(I32LtS)                                                                               \
-  X(I32LtU) X(I32GtS) X(I32GtU) X(I32LeS) X(I32LeU) X(I32GeS) X(I32GeU) X(I64Eq) X(I64Ne) \
-      X(I64LtS) X(I64LtU) X(I64GtS) X(I64GtU) X(I64LeS) X(I64LeU) X(I64GeS) X(I64GeU)
-#define RW_IMM_BINOPS(X)                                                                          \
-  X(I32Add)                                                                                       \
-  X(I32Sub)                                                                                       \
-  X(I32Mul)                                                                                       \
-  X(I32And) X(I32Or) X(I32Xor) X(I32Shl) X(I32ShrS) X(I32ShrU) X(I32Rotl) X(I32Rotr) X(I64Add)    \
-      X(I64Sub) X(I64Mul) X(I64And) X(I64Or) X(I64Xor) X(I64Shl) X(I64ShrS) X(I64ShrU) X(I64Rotl) \
-          X(I64Rotr) RW_INT_COMPARES(X)
+  X(I32LtU)                                                                               \
+  X(I32GtS) X(I32GtU) X(I32LeS) X(I32LeU) X(I32GeS) X(I32GeU) X(I64Eq) X(I64Ne) X(I64LtS) \
+      X(I64LtU) X(I64GtS) X(I64GtU) X(I64LeS) X(I64LeU) X(I64GeS) X(I64GeU)
+#define RW_IMM_BINOPS(X)                                                                           \
+  X(I32Add)                                                                                        \
+  X(I32Sub)                                                                                        \
+  X(I32Mul)                                                                                        \
+  X(I32And)                                                                                        \
+  X(I32Or) X(I32Xor) X(I32Shl) X(I32ShrS) X(I32ShrU) X(I32Rotl) X(I32Rotr) X(I64Add) X(I64Sub)     \
+      X(I64Mul) X(I64And) X(I64Or) X(I64Xor) X(I64Shl) X(I64ShrS) X(I64ShrU) X(I64Rotl) X(I64Rotr) \
+          RW_INT_COMPARES(X)
 
 // Conditional add, the form clang gives `if (x >= m) x -= m`: CondAdd<cmp>Imm dst, x, addend,
 // imm sets dst = x <cmp> imm ? x + addend : x (i32). One op instead of an add, a compare and a
@@ -57,12 +60,13 @@ namespace rw::internal {
 
 // Loads (and the stores below) also exist with a register-register address: `<access>RR ...,
 // offset, slot2` addresses u32(fp[slot] + fp[slot2]) + offset (an i32.add of two locals folded).
-#define RW_LOADS(X)                                                                          \
-  X(I32Load)                                                                                 \
-  X(I64Load)                                                                                 \
-  X(F32Load)                                                                                 \
-  X(F64Load) X(I32Load8S) X(I32Load8U) X(I32Load16S) X(I32Load16U) X(I64Load8S) X(I64Load8U) \
-      X(I64Load16S) X(I64Load16U) X(I64Load32S) X(I64Load32U)
+#define RW_LOADS(X)                                                                             \
+  X(I32Load)                                                                                    \
+  X(I64Load)                                                                                    \
+  X(F32Load)                                                                                    \
+  X(F64Load)                                                                                    \
+  X(I32Load8S) X(I32Load8U) X(I32Load16S) X(I32Load16U) X(I64Load8S) X(I64Load8U) X(I64Load16S) \
+      X(I64Load16U) X(I64Load32S) X(I64Load32U)
 
 // Stores that also exist with an immediate value (`<store>Imm address, imm, offset, addend`; the
 // value is the immediate sign-extended from 32 bits).
@@ -85,9 +89,10 @@ namespace rw::internal {
 #define RW_LOAD_BINOPS(X)                                                                         \
   X(I32Add, I32Load8U)                                                                            \
   X(I32Add, I32Load)                                                                              \
-  X(I32Sub, I32Load) X(I32Xor, I32Load8U) X(I32Xor, I32Load) X(I32And, I32Load) X(I32Or, I32Load) \
-      X(I32Mul, I32Load) X(I64Add, I64Load) X(I64Xor, I64Load) X(F32Add, F32Load)                 \
-          X(F32Mul, F32Load) X(F64Add, F64Load) X(F64Sub, F64Load) X(F64Mul, F64Load)
+  X(I32Sub, I32Load)                                                                              \
+  X(I32Xor, I32Load8U) X(I32Xor, I32Load) X(I32And, I32Load) X(I32Or, I32Load) X(I32Mul, I32Load) \
+      X(I64Add, I64Load) X(I64Xor, I64Load) X(F32Add, F32Load) X(F32Mul, F32Load)                 \
+          X(F64Add, F64Load) X(F64Sub, F64Load) X(F64Mul, F64Load)
 
 // Internal operations. The first Opcode::Count_ ids are the wasm opcodes themselves, used for
 // operations that keep their wasm meaning (numeric, memory, tables...); the rest are internal.
@@ -101,6 +106,7 @@ enum class IOp : uint32_t {
   JumpUnless,            // cond, target
   JumpTable,             // index, count, targets[count + 1]
   CallFunc,              // func index, arg slot, 2 padding words (all calls are 5 words)
+  CallDirect,            // func index, arg slot, CompiledFunc* of the callee (2 words)
   CallIndirectOp,        // type index, table index, element slot, arg slot
   ReturnCallFunc,        // func index, arg slot, 2 padding words
   ReturnCallIndirectOp,  // type index, table index, element slot, arg slot
@@ -174,6 +180,10 @@ struct Handler {
 inline constexpr uint32_t kZeroedLocals = 4;
 
 struct CompiledFunc {
+  // Set (release) once the fields below are filled in: a module gives each defined function one
+  // CompiledFunc for its whole life, compiled on first call, so calls within the module can
+  // name the callee's code directly.
+  std::atomic<bool> ready{false};
   std::vector<uint32_t> code;
   uint32_t num_params = 0;
   uint32_t num_results = 0;
@@ -192,7 +202,9 @@ const int32_t* dispatch_offsets();
 
 // Translates defined function `defined_index` of a validated module. Returns false (with a
 // reason) only on input validation should have rejected.
+// `module_funcs`, when given, holds the CompiledFunc of every defined function of the module
+// (compiled or not yet): calls to them become CallDirect.
 bool compile_function(const wasm::Module& module, uint32_t defined_index, CompiledFunc& out,
-                      std::string& error);
+                      std::string& error, CompiledFunc* module_funcs = nullptr);
 
 }  // namespace rw::internal

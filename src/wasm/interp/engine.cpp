@@ -85,6 +85,7 @@ int64_t MemoryInst::grow(uint64_t delta_pages) {
 
 CompiledModule::CompiledModule(wasm::Module m) : ir(std::move(m)) {
   funcs = std::make_unique<std::atomic<CompiledFunc*>[]>(ir.functions.size());
+  code = std::make_unique<CompiledFunc[]>(ir.functions.size());
   for (const auto& [index, name] : ir.names.globals) {
     if (name == "__stack_pointer" && index < ir.total_globals()) {
       stack_pointer_global = index;
@@ -113,13 +114,17 @@ CompiledFunc* CompiledModule::get(uint32_t defined_index) {
   std::lock_guard<std::mutex> lock(compile_mutex);
   CompiledFunc* existing = funcs[defined_index].load(std::memory_order_acquire);
   if (existing) return existing;
-  auto cf = std::make_unique<CompiledFunc>();
+  CompiledFunc& cf = code[defined_index];
   std::string error;
-  if (!compile_function(ir, defined_index, *cf, error)) return nullptr;
-  CompiledFunc* raw = cf.get();
-  owned.push_back(std::move(cf));
-  funcs[defined_index].store(raw, std::memory_order_release);
-  return raw;
+  if (!compile_function(ir, defined_index, cf, error, code.get())) {
+    cf.code.clear();  // a later call tries again (and fails the same way)
+    cf.handlers.clear();
+    cf.offsets.clear();
+    return nullptr;
+  }
+  cf.ready.store(true, std::memory_order_release);
+  funcs[defined_index].store(&cf, std::memory_order_release);
+  return &cf;
 }
 
 // ---------------------------------------------------------------------------------------------

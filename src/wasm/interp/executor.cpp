@@ -245,6 +245,7 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
       &&L_JumpUnless,
       &&L_JumpTable,
       &&L_CallFunc,
+      &&L_CallDirect,
       &&L_CallIndirectOp,
       &&L_ReturnCallFunc,
       &&L_ReturnCallIndirectOp,
@@ -309,6 +310,7 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
   Frame* const entry_fr = frames.top;  // this entry's first frame
   Frame* fr = entry_fr - 1;
   Frame* const depth_limit = frames.base + limits.max_call_depth;
+  const uint64_t* const stack_limit = s->stack_limit;
 
   FuncInst* callee = entry_func;
   uint64_t* nfp = entry_fp;
@@ -327,6 +329,15 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
   size_t call_len = 0;
   bool tail = false;
 
+#define ZERO_LOCALS(frame, func)                                                        \
+  do {                                                                                  \
+    uint64_t* locals_ = (frame) + (func)->num_params;                                   \
+    uint32_t n_ = (func)->num_locals - (func)->num_params;                              \
+    static_assert(kZeroedLocals == 4);                                                  \
+    locals_[0] = locals_[1] = locals_[2] = locals_[3] = 0;                              \
+    if (__builtin_expect(n_ > kZeroedLocals, 0))                                        \
+      std::memset(locals_ + kZeroedLocals, 0, (n_ - kZeroedLocals) * sizeof(uint64_t)); \
+  } while (0)
 #define SYNC_FRAMES() (frames.top = fr + 1)
 #define NEXT() goto* const_cast<char*>(dispatch_base + static_cast<int32_t>(*pc))
 // Dirty-page tracking state is copied next to the memory base: it changes only outside guest
@@ -372,7 +383,7 @@ enter_guest : {
       TRAP(Unreachable, "function could not be translated");
     }
   }
-  if ((!tail && fr + 1 >= depth_limit) || nfp + cc->frame_slots > s->stack_limit) {
+  if ((!tail && fr + 1 >= depth_limit) || nfp + cc->frame_slots > stack_limit) {
     if (fr >= entry_fr) fr->pc = pc;
     TRAP(StackOverflow, "call stack exhausted");
   }
@@ -380,14 +391,7 @@ enter_guest : {
   // AVX-512 memset issues a fully masked store that can touch the unmapped page below the value
   // stack, which costs a slow microcode assist on every call. Up to kZeroedLocals are zeroed by
   // plain stores, without a branch on the count (frames always have room for them).
-  {
-    uint64_t* locals = nfp + cc->num_params;
-    uint32_t n = cc->num_locals - cc->num_params;
-    static_assert(kZeroedLocals == 4);
-    locals[0] = locals[1] = locals[2] = locals[3] = 0;
-    if (__builtin_expect(n > kZeroedLocals, 0))
-      std::memset(locals + kZeroedLocals, 0, (n - kZeroedLocals) * sizeof(uint64_t));
-  }
+  ZERO_LOCALS(nfp, cc);
   if (!tail) ++fr;
   *fr = Frame{callee, cc, nfp, nullptr};
   code = cc;
@@ -502,6 +506,31 @@ L_CallFunc:
   call_len = 5;
   tail = false;
   goto do_call;
+L_CallDirect : {
+  // A call within the module: the callee's code is named by the instruction and its instance is
+  // this one, so only the frame and the checks remain. Its first call goes the generic way,
+  // which compiles it.
+  CompiledFunc* cc;
+  std::memcpy(&cc, pc + 3, sizeof cc);
+  uint64_t* new_fp = fp + pc[2];
+  if (__builtin_expect(!cc->ready.load(std::memory_order_acquire), 0)) goto L_CallFunc;
+  fr->pc = pc;
+  if (__builtin_expect(fr + 1 >= depth_limit || new_fp + cc->frame_slots > stack_limit, 0)) {
+    callee = inst->funcs[pc[1]];
+    nfp = new_fp;
+    tail = false;
+    goto enter_guest;  // which reports the overflow
+  }
+  ZERO_LOCALS(new_fp, cc);
+  ++fr;
+  *fr = Frame{inst->funcs[pc[1]], cc, new_fp, nullptr};
+  code = cc;
+  code_base = cc->code.data();
+  pc = code_base;
+  fp = new_fp;
+  if (--ticks <= 0) goto check_ticks;
+  NEXT();
+}
 L_CallIndirectOp : {
   TableInst* t = inst->tables[pc[2]];
   uint32_t i = static_cast<uint32_t>(fp[pc[3]]);

@@ -142,7 +142,9 @@ struct CompiledModule {
   // One slot per defined function; null until the function is first called.
   std::unique_ptr<std::atomic<CompiledFunc*>[]> funcs;
   std::mutex compile_mutex;
-  std::vector<std::unique_ptr<CompiledFunc>> owned;  // guarded by compile_mutex
+  // The code of every defined function, at a fixed address from the start (compiled code calls
+  // through these addresses); filled in under compile_mutex on first call.
+  std::unique_ptr<CompiledFunc[]> code;
   // Index of the shadow stack pointer global (LLVM's __stack_pointer), if one was found.
   std::optional<uint32_t> stack_pointer_global;
 
