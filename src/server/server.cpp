@@ -527,26 +527,22 @@ class Session : public std::enable_shared_from_this<Session> {
       server_.access_log->write(access_json(entry));
     }
 
-    bool close = !res->keep_alive();
-    bool linger = force_close;
+    bool last = force_close || !res->keep_alive();
     set_deadline(kWriteTimeout);
-    http::async_write(
-        stream_, *res,
-        [self = shared_from_this(), res, close, linger](beast::error_code ec, size_t) {
-          if (ec) return self->close_now();
-          if (linger) return self->linger_close();
-          if (close) {
-            beast::error_code ignored;
-            self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-            return;
-          }
-          self->read_header();
-        });
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, last](beast::error_code ec, size_t) {
+                        if (ec) return self->close_now();
+                        // A client may have pipelined more requests after the one that ends the
+                        // connection: closing with them unread resets it, which can destroy answers
+                        // not yet read.
+                        if (last) return self->linger_close();
+                        self->read_header();
+                      });
   }
 
-  // After answering a request whose body was not read: closing at once with unread bytes
-  // queued makes the kernel send a reset, which can destroy the response before the client
-  // reads it. So half-close, then read and discard for a short while.
+  // After answering a request whose body was not read, or the last one of a connection:
+  // closing at once with unread bytes queued makes the kernel send a reset, which can destroy
+  // the response before the client reads it. So half-close, then read and discard for a while.
   void linger_close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);

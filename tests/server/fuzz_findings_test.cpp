@@ -6,14 +6,19 @@
 //   header was complete was sent without its body (as a HEAD answer) but with its Content-Length;
 // - a worker answering 204 or 304 with a body ended the process (Beast refuses to frame such a
 //   body and throws on the IO thread), and a 1xx went out as if it were a final answer;
-// - a header over max_header_bytes was accepted (answered 200, not 431).
+// - a header over max_header_bytes was accepted (answered 200, not 431);
+// - after answering a request that ends the connection (HTTP/1.0, `Connection: close`) with more
+//   pipelined requests unread, closing reset the connection, which could destroy answers the
+//   client had not read yet.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -151,6 +156,84 @@ TEST(PipelinedRejection, AfterHeadTheRejectionKeepsItsBody) {
   EXPECT_EQ(rest_used, rest.size());
   EXPECT_EQ(rejection.get().result_int(), 400u);
   EXPECT_NE(rejection.get().body().find("malformed HTTP request"), std::string::npos);
+}
+
+// Answers after a pause with a body larger than the socket buffers, so that the end of the
+// answer is still in the server's send queue when it closes the connection.
+class SlowLargeWorker : public runtime::Worker {
+ public:
+  SlowLargeWorker() {
+    config_.name = "headers";  // the route start_server sets up
+    config_.instances = 1;
+  }
+  runtime::HandleResult handle(const runtime::Request&) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    runtime::HandleResult result;
+    result.response.body = std::string(kBodyBytes, 'x');
+    return result;
+  }
+  runtime::WorkerStats stats() const override { return {}; }
+  const runtime::WorkerConfig& config() const override { return config_; }
+  void drain() override {}
+  static constexpr size_t kBodyBytes = 8u << 20;
+
+ private:
+  runtime::WorkerConfig config_;
+};
+
+TEST(ConnectionClose, UnreadPipelinedBytesDoNotResetTheAnswer) {
+  auto worker = std::make_shared<SlowLargeWorker>();
+  ServerConfig config;
+  config.listen = {"127.0.0.1", 0};
+  config.admin_enabled = false;
+  config.threads = 1;
+  config.guest_threads = 1;
+  config.workers = {worker->config()};
+  RouteConfig route;
+  route.worker = "headers";
+  config.routes = {route};
+  auto created = Server::create(config, {worker});
+  ASSERT_TRUE(created.ok());
+  auto server = std::move(created.value());
+  server->start();
+
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string request = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  // While the guest runs, the server reads nothing: these bytes stay queued in its socket.
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  std::string more = "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n";
+  ASSERT_EQ(::send(fd, more.data(), more.size(), MSG_NOSIGNAL), static_cast<ssize_t>(more.size()));
+  std::string raw;
+  char buf[64 * 1024];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) raw.append(buf, static_cast<size_t>(n));
+  int recv_errno = n < 0 ? errno : 0;
+  ::close(fd);
+  server->stop();
+  // Closing with the second request unread would reset the connection and drop the end of the
+  // answer still queued for sending.
+  EXPECT_EQ(n, 0) << "the connection ended with errno " << recv_errno << " after " << raw.size()
+                  << " bytes";
+
+  namespace http = boost::beast::http;
+  http::response_parser<http::string_body> parser;
+  parser.eager(true);
+  parser.body_limit(SlowLargeWorker::kBodyBytes);
+  boost::beast::error_code ec;
+  size_t used = parser.put(boost::asio::buffer(raw), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_TRUE(parser.is_done());
+  EXPECT_EQ(parser.get().result_int(), 200u);
+  EXPECT_EQ(parser.get().body().size(), SlowLargeWorker::kBodyBytes);
+  EXPECT_FALSE(parser.get().keep_alive());
+  EXPECT_EQ(used, raw.size()) << "the request after the closing one was answered";
 }
 
 TEST(WorkerStatus, BodylessStatusesDropTheBodyAndTheServerLives) {
