@@ -3,6 +3,7 @@
 // exact wasm semantics, including at the edges where a naive fusion would differ.
 
 #include <chrono>
+#include <cmath>
 
 #include "test_util.h"
 
@@ -178,6 +179,17 @@ constexpr std::string_view kFusions = R"(
     (i32.mul (local.tee 2 (i32.xor (local.get 0) (local.get 1))) (i32.const 3))
     (local.get 2)
     (i32.add))
+;; Two float additions in one op: the inner sum is rounded first, on either side.
+  (func (export "add_add_left") (param f64 f64 f64) (result f64)
+    (f64.add (f64.add (local.get 0) (local.get 1)) (local.get 2)))
+  (func (export "add_add_right") (param f64 f64 f64) (result f64)
+    (f64.add (local.get 0) (f64.add (local.get 1) (local.get 2))))
+  (func (export "add_add_f32") (param f32 f32 f32) (result f32)
+    (f32.add (local.get 2) (f32.add (local.get 0) (local.get 1))))
+  (func (export "add_add_tee") (param f64 f64 f64) (result f64) (local f64)
+    (f64.add (local.tee 3 (f64.add (local.get 0) (local.get 1))) (local.get 2))
+    (local.get 3)
+    (f64.sub))
   (func $fib (export "fib") (param i32) (result i32)
     (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
       (then (local.get 0))
@@ -361,6 +373,22 @@ TEST_F(Fusion, XorThenMultiplyByAConstant) {
                 run("xor_mul", {i32(static_cast<int32_t>(h)), i32(0x61)}).values.at(0).as_i32()),
             (h ^ 0x61u) * 16777619u);
   EXPECT_EQ(run("xor_tee_mul", {i32(6), i32(3)}).values.at(0).as_i32(), 5 * 3 + 5);
+}
+
+TEST_F(Fusion, TwoFloatAdditionsRoundTheInnerSumFirst) {
+  // 1e16 + 1 rounds back to 1e16, so the grouping shows in the result.
+  auto f64_of = [&](std::string_view name, double a, double b, double c) {
+    return run(name, {f64(a), f64(b), f64(c)}).values.at(0).as_f64();
+  };
+  EXPECT_EQ(f64_of("add_add_left", 1e16, 1, 1), 1e16);
+  EXPECT_EQ(f64_of("add_add_right", 1e16, 1, 1), 1e16 + 2);
+  EXPECT_EQ(f64_of("add_add_left", 1, 1, 1e16), 1e16 + 2);
+  EXPECT_TRUE(std::isnan(f64_of("add_add_left", 1, NAN, 1)));
+  EXPECT_EQ(f64_of("add_add_right", INFINITY, 1, -1), INFINITY);
+  // f32 has a spacing of 8 at 1e8: 1e8 + 4 rounds to even (1e8), then so does 4 + 1e8.
+  EXPECT_EQ(run("add_add_f32", {f32(1e8f), f32(4), f32(4)}).values.at(0).as_f32(), 1e8f);
+  EXPECT_EQ(run("add_add_f32", {f32(4), f32(4), f32(1e8f)}).values.at(0).as_f32(), 1e8f + 8);
+  EXPECT_EQ(f64_of("add_add_tee", 1.5, 2, 4), 4);  // the tee'd inner sum is kept
 }
 
 TEST(FusionLimits, DeadlineStopsALoopOfFusedLatches) {

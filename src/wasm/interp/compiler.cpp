@@ -730,13 +730,42 @@ class Compiler {
         return;
       }
     }
-    if (emit_load_binary(op)) return;
+    if (emit_load_binary(op) || emit_add_add(op)) return;
     uint32_t b = pop();
     uint32_t a = pop();
     begin(op_id(op));
     push_result();
     word(a);
     word(b);
+  }
+
+  // A float add of the sum just computed by another add (either operand: addition commutes, and
+  // which NaN propagates is not specified) becomes one F<N>AddAdd.
+  bool emit_add_add(Opcode op) {
+    if (op != Opcode::F64Add && op != Opcode::F32Add) return false;
+    if (last_dst_pos_ == kNone || last_op_ != op_id(op) || height() < 2) return false;
+    uint32_t h = height();
+    bool sum_is_right = stack_[h - 1].materialized() && last_dst_height_ == h - 1;
+    bool sum_is_left = !sum_is_right && stack_[h - 1].pending_local() &&
+                       stack_[h - 2].materialized() && last_dst_height_ == h - 2;
+    if (!sum_is_right && !sum_is_left) return false;
+    uint32_t p = last_dst_pos_ - 1;
+    uint32_t a = out_.code[p + 2], b = out_.code[p + 3];
+    retract_last(p);
+    uint32_t c;
+    if (sum_is_right) {
+      stack_.pop_back();
+      c = pop();
+    } else {
+      c = pop();
+      stack_.pop_back();
+    }
+    begin(op_id(op == Opcode::F64Add ? IOp::F64AddAdd : IOp::F32AddAdd));
+    push_result();
+    word(a);
+    word(b);
+    word(c);
+    return true;
   }
 
   // Fuses a load just emitted into the binary op that consumes its value (RW_LOAD_BINOPS): the

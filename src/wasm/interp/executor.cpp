@@ -292,6 +292,8 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
                       RW_LOAD_BINOPS(RW_X)
 #undef RW_X
           && L_I32XorMulImm,
+      &&L_F32AddAdd,
+      &&L_F64AddAdd,
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -1102,6 +1104,14 @@ L_MemoryFill : {
 #undef AS_U64
 #undef LOAD_BINOP
 
+L_F32AddAdd:
+  fp[pc[1]] = slot_f32((f32_of(fp[pc[2]]) + f32_of(fp[pc[3]])) + f32_of(fp[pc[4]]));
+  pc += 5;
+  NEXT();
+L_F64AddAdd:
+  fp[pc[1]] = slot_f64((f64_of(fp[pc[2]]) + f64_of(fp[pc[3]])) + f64_of(fp[pc[4]]));
+  pc += 5;
+  NEXT();
 L_I32XorMulImm:
   fp[pc[1]] = U32((static_cast<uint32_t>(fp[pc[2]]) ^ static_cast<uint32_t>(fp[pc[3]])) * pc[4]);
   pc += 5;
