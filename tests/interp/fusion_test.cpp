@@ -190,6 +190,18 @@ constexpr std::string_view kFusions = R"(
     (f64.add (local.tee 3 (f64.add (local.get 0) (local.get 1))) (local.get 2))
     (local.get 3)
     (f64.sub))
+;; FNV-1a over bytes: the xor with a loaded byte and the multiply are one op.
+  (func (export "fnv") (param $p i32) (param $n i32) (result i32) (local $h i32)
+    (local.set $h (i32.const 0x811c9dc5))
+    (block $done
+      (loop $l
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $h (i32.mul (i32.xor (local.get $h) (i32.load8_u offset=1 (local.get $p)))
+                               (i32.const 16777619)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $l)))
+    (local.get $h))
   (func $fib (export "fib") (param i32) (result i32)
     (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
       (then (local.get 0))
@@ -389,6 +401,21 @@ TEST_F(Fusion, TwoFloatAdditionsRoundTheInnerSumFirst) {
   EXPECT_EQ(run("add_add_f32", {f32(1e8f), f32(4), f32(4)}).values.at(0).as_f32(), 1e8f);
   EXPECT_EQ(run("add_add_f32", {f32(4), f32(4), f32(1e8f)}).values.at(0).as_f32(), 1e8f + 8);
   EXPECT_EQ(f64_of("add_add_tee", 1.5, 2, 4), 4);  // the tee'd inner sum is kept
+}
+
+TEST_F(Fusion, HashStepOverLoadedBytes) {
+  run("init_memory");  // bytes 100..104: 04 03 02 01 f0
+  uint32_t h = 0x811c9dc5u;
+  for (uint8_t byte : {0x04, 0x03, 0x02, 0x01, 0xf0}) h = (h ^ byte) * 16777619u;
+  EXPECT_EQ(static_cast<uint32_t>(run("fnv", {i32(99), i32(5)}).values.at(0).as_i32()), h);
+  // The last byte is past the end: a trap reported at the load.
+  CallResult r = call(store_, inst_, "fnv", {i32(65530), i32(10)});
+  ASSERT_EQ(r.outcome, Outcome::Abort);
+  EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
+  auto bytes = wasm::wat_to_binary(kFusions);
+  ASSERT_TRUE(bytes.ok());
+  ASSERT_FALSE(r.backtrace.empty());
+  EXPECT_EQ(bytes.value().at(r.backtrace[0].offset), 0x2d);  // i32.load8_u
 }
 
 TEST(FusionLimits, DeadlineStopsALoopOfFusedLatches) {

@@ -720,6 +720,31 @@ class Compiler {
         word(static_cast<uint32_t>(v));
         return;
       }
+      if (fits && op == Opcode::I32Mul && last_op_ == op_id(IOp::I32XorFromI32Load8U) &&
+          last_dst_pos_ != kNone && last_dst_height_ == height() - 2 &&
+          stack_[height() - 2].materialized()) {
+        // (a ^ p[i]) * k with the byte loaded by the xor.
+        uint32_t p = last_dst_pos_ - 1;
+        uint32_t xa = out_.code[p + 2], addr = out_.code[p + 3], offset = out_.code[p + 4],
+                 addend = out_.code[p + 5];
+        uint32_t load_offset = cur_offset_;
+        if (!out_.offsets.empty() && out_.offsets.back().first == p)
+          load_offset = out_.offsets.back().second;
+        retract_last(p);
+        stack_.pop_back();
+        stack_.pop_back();
+        uint32_t offset_here = cur_offset_;
+        cur_offset_ = load_offset;  // a trap is the load's
+        begin(op_id(IOp::I32XorLoad8UMulImm));
+        cur_offset_ = offset_here;
+        push_result();
+        word(xa);
+        word(addr);
+        word(offset);
+        word(addend);
+        word(static_cast<uint32_t>(v));
+        return;
+      }
       if (fits) {
         stack_.pop_back();
         uint32_t a = pop();

@@ -292,6 +292,7 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
                       RW_LOAD_BINOPS(RW_X)
 #undef RW_X
           && L_I32XorMulImm,
+      &&L_I32XorLoad8UMulImm,
       &&L_F32AddAdd,
       &&L_F64AddAdd,
   };
@@ -1104,6 +1105,13 @@ L_MemoryFill : {
 #undef AS_U64
 #undef LOAD_BINOP
 
+L_I32XorLoad8UMulImm : {
+  uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[3]] + pc[5])) + pc[4];
+  if (ea + 1 > mem_size) goto oob;
+  fp[pc[1]] = U32((static_cast<uint32_t>(fp[pc[2]]) ^ mem[ea]) * pc[6]);
+  pc += 7;
+  NEXT();
+}
 L_F32AddAdd:
   fp[pc[1]] = slot_f32((f32_of(fp[pc[2]]) + f32_of(fp[pc[3]])) + f32_of(fp[pc[4]]));
   pc += 5;
