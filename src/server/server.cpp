@@ -70,10 +70,10 @@ std::string error_body(int status, std::string_view message, std::string_view re
 // A guest call longer than this counts as stalling the thread it runs on, and the monitor
 // checks that often: together they bound how long slow guests can hold up IO.
 constexpr auto kStallAfter = std::chrono::milliseconds(3);
-constexpr auto kMonitorTick = std::chrono::milliseconds(1);
+constexpr auto kMonitorTick = std::chrono::milliseconds(2);
 // With no call for this many ticks the monitor sleeps until the next call starts, waking only
 // for the timeout sweep.
-constexpr int kMonitorIdleTicks = 100;
+constexpr int kMonitorIdleTicks = 50;
 // How often connections past their deadline are closed: timeouts fire up to this late.
 constexpr auto kSweepEvery = std::chrono::milliseconds(250);
 
