@@ -18,10 +18,14 @@
 // - re-running the same call after rollback gives the same outcome and values (the rolled-back
 //   instance is indistinguishable from the checkpointed one), unless the first run hit the CPU
 //   limit, which depends on timing;
-// - reset() returns to the state captured right after instantiation.
+// - reset() returns to the state captured right after instantiation;
+// - the same calls on a module compiled without fusing instructions (the plain form of every
+//   operation) give the same outcomes, values and final state, bit for bit: a check of every
+//   fused operation of the interpreter against the unfused code.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -34,6 +38,7 @@
 #include "rewind/engine.h"
 #include "rewind/lifecycle.h"
 #include "wasm/common/opcodes.h"
+#include "wasm/interp/runtime.h"  // CompiledModule::fuse
 
 namespace {
 
@@ -1344,6 +1349,101 @@ void check_outcome(const rw::CallResult& r, rw::Store& store) {
 
 }  // namespace
 
+// Values of two stores: references by nullness only (they are each store's own objects), and
+// any NaN equals any NaN (which operand's NaN an operation passes on is not specified, and a
+// fused operation's machine code may order its operands differently).
+bool same_across_stores(const std::vector<rw::Value>& a, const std::vector<rw::Value>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].type != b[i].type) return false;
+    switch (a[i].type) {
+      case ValType::F32:
+        if (std::isnan(a[i].as_f32()) && std::isnan(b[i].as_f32())) continue;
+        break;
+      case ValType::F64:
+        if (std::isnan(a[i].as_f64()) && std::isnan(b[i].as_f64())) continue;
+        break;
+      case ValType::I32:
+      case ValType::I64: break;
+      default:
+        if ((a[i].ref == nullptr) != (b[i].ref == nullptr)) return false;
+        continue;
+    }
+    if (!same_value(a[i], b[i])) return false;
+  }
+  return true;
+}
+
+// Runs the same calls on an instance of the module as compiled normally and on one compiled
+// without fusion, and requires the same results and state after every call.
+void check_fused_against_plain(const Generated& g, const std::shared_ptr<const rw::Module>& fused,
+                               FuzzedDataProvider& in) {
+  auto plain = rw::Module::from_binary(g.binary);
+  CHECK(plain.ok());
+  plain.value()->compiled().fuse = false;
+  struct Side {
+    std::unique_ptr<rw::Store> store;
+    HostState host;
+    rw::Instance* instance = nullptr;
+  };
+  Side sides[2];
+  const std::shared_ptr<const rw::Module>* modules[2] = {&fused, &plain.value()};
+  for (int i = 0; i < 2; ++i) {
+    rw::StoreOptions options;
+    options.limits.max_call_depth = 64;
+    options.limits.max_memory_pages = 8;
+    options.limits.max_table_elements = 64;
+    options.limits.cpu_time_per_call = std::chrono::milliseconds(100);
+    sides[i].store = std::make_unique<rw::Store>(options);
+    Side& side = sides[i];
+    rw::Imports imports;
+    imports.define("env", "host",
+                   rw::Extern::of(side.store->create_host_function(
+                       rw::FuncType{{ValType::I32}, {ValType::I32}},
+                       [&side](rw::HostContext& ctx, std::span<const rw::Value> args,
+                               std::span<rw::Value> results) {
+                         return host_function(side.host, ctx, args, results);
+                       },
+                       "host")));
+    auto instance = side.store->instantiate(*modules[i], imports);
+    if (!instance.ok()) return;  // as in the main pass
+    side.instance = instance.value();
+    side.host.instance = side.instance;
+  }
+  uint32_t calls = in.ConsumeIntegralInRange<uint32_t>(1, 4);
+  for (uint32_t c = 0; c < calls; ++c) {
+    uint32_t index = in.ConsumeIntegralInRange<uint32_t>(0, g.shape.funcs.size() - 1);
+    std::vector<rw::Value> args;
+    for (ValType t : g.shape.funcs[index].params) args.push_back(random_arg(in, t));
+    rw::CallResult results[2];
+    for (int i = 0; i < 2; ++i) {
+      rw::Instance& inst = *sides[i].instance;
+      CHECK(inst.global(kFuelGlobal).set(rw::Value::make_i32(kFuelPerCall)));
+      sides[i].host.nested_calls = 0;
+      results[i] = sides[i].store->call(*inst.get_function("f" + std::to_string(index)), args);
+    }
+    const rw::CallResult& a = results[0];
+    const rw::CallResult& b = results[1];
+    // A CPU limit depends on timing, not on the code: nothing to compare from there on.
+    if ((a.outcome == rw::Outcome::Abort && a.trap == rw::TrapKind::CpuLimit) ||
+        (b.outcome == rw::Outcome::Abort && b.trap == rw::TrapKind::CpuLimit))
+      return;
+    if (a.outcome != b.outcome) fail("fused and plain code ended a call differently");
+    if (a.outcome == rw::Outcome::Abort && a.trap != b.trap)
+      fail("fused and plain code trapped differently");
+    if (!same_across_stores(a.values, b.values))
+      fail("fused and plain code returned different values");
+    if (!same_across_stores(a.exception_payload, b.exception_payload))
+      fail("fused and plain code threw different payloads");
+    StateCopy sa = copy_state(*sides[0].instance), sb = copy_state(*sides[1].instance);
+    if (sa.pages != sb.pages || sa.memory != sb.memory)
+      fail("fused and plain code left different memory");
+    if (!same_across_stores(sa.globals, sb.globals))
+      fail("fused and plain code left different globals");
+    if (a.outcome == rw::Outcome::Abort) return;  // both stores are terminated now
+  }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider in(data, size);
   Generated g = generate_module(in);
@@ -1439,5 +1539,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CHECK(!store.terminated());
     expect_same_state(initial, instance);
   }
+  check_fused_against_plain(g, module.value(), in);
   return 0;
 }

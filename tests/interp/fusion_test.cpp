@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "test_util.h"
+#include "wasm/interp/runtime.h"  // CompiledModule::fuse
 
 namespace rw::testing {
 namespace {
@@ -209,11 +210,17 @@ constexpr std::string_view kFusions = R"(
                      (call $fib (i32.sub (local.get 0) (i32.const 2))))))))
 )";
 
-class Fusion : public ::testing::Test {
+// Every test runs on the module compiled normally and compiled without fusion: the fused
+// operations must give what the plain code gives.
+class Fusion : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    inst_ = instantiate(store_, kFusions);
-    ASSERT_NE(inst_, nullptr);
+    auto module = load(kFusions);
+    ASSERT_NE(module, nullptr);
+    module->compiled().fuse = GetParam();
+    auto inst = store_.instantiate(module, {});
+    ASSERT_TRUE(inst.ok()) << inst.error().to_string();
+    inst_ = inst.value();
   }
   CallResult run(std::string_view name, std::initializer_list<Value> args = {}) {
     CallResult r = call(store_, inst_, name, args);
@@ -224,7 +231,7 @@ class Fusion : public ::testing::Test {
   Instance* inst_ = nullptr;
 };
 
-TEST_F(Fusion, FoldedAddressWrapsAt32BitsBeforeTheOffset) {
+TEST_P(Fusion, FoldedAddressWrapsAt32BitsBeforeTheOffset) {
   // 0xffff0004 + 0x10000 wraps to 4, plus offset 2: byte 6. Read back through the other offset.
   run("store_wrapped", {i32(static_cast<int32_t>(0xffff0004u)), i32(0xab)});
   EXPECT_EQ(run("load_wrapped", {i32(static_cast<int32_t>(0xffff0002u))}).values.at(0).as_i32(),
@@ -237,7 +244,7 @@ TEST_F(Fusion, FoldedAddressWrapsAt32BitsBeforeTheOffset) {
   EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
 }
 
-TEST_F(Fusion, WrappedI64Address) {
+TEST_P(Fusion, WrappedI64Address) {
   EXPECT_EQ(run("load_wrap64", {i64(0x7'0000'0002)}).values.at(0).as_i32(), 77);
   EXPECT_EQ(run("store_wrap64", {i64(-0x1'0000'0000 + 9), i32(5)}).values.at(0).as_i32(), 5);
   CallResult r = call(store_, inst_, "load_wrap64", {i64(0xffff)});  // 0xffff + 1: out of bounds
@@ -245,7 +252,7 @@ TEST_F(Fusion, WrappedI64Address) {
   EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
 }
 
-TEST_F(Fusion, RegisterRegisterAddress) {
+TEST_P(Fusion, RegisterRegisterAddress) {
   EXPECT_EQ(run("load_rr", {i32(30), i32(2)}).values.at(0).as_i32(), 0x1234);
   EXPECT_EQ(run("load_rr", {i32(-8), i32(40)}).values.at(0).as_i32(), 0x1234);  // wraps
   EXPECT_EQ(run("store_rr", {i32(-4), i32(48), i64(-1)}).values.at(0).as_i64(), 0xffffffff);
@@ -256,7 +263,7 @@ TEST_F(Fusion, RegisterRegisterAddress) {
   EXPECT_EQ(run("rr_result", {i32(-3), i32(10)}).values.at(0).as_i32(), 7);
 }
 
-TEST_F(Fusion, ZeroStoresIntoFreshLocals) {
+TEST_P(Fusion, ZeroStoresIntoFreshLocals) {
   EXPECT_EQ(run("zero_after_write").values.at(0).as_i32(), 0);
   EXPECT_EQ(run("zero_in_loop", {i32(3)}).values.at(0).as_i32(), 14);
   EXPECT_EQ(run("zero_tee").values.at(0).as_i32(), 0);
@@ -265,7 +272,7 @@ TEST_F(Fusion, ZeroStoresIntoFreshLocals) {
   EXPECT_EQ(run("zero_in_loop", {i32(1)}).values.at(0).as_i32(), 0);
 }
 
-TEST_F(Fusion, DivisionByConstants) {
+TEST_P(Fusion, DivisionByConstants) {
   auto expect = [](int32_t x, int64_t y) {
     uint32_t u = static_cast<uint32_t>(x);
     uint32_t low = (u / 10) ^ (static_cast<uint32_t>(x % -7) ^ (u / 0x80000000u));
@@ -283,7 +290,7 @@ TEST_F(Fusion, DivisionByConstants) {
   EXPECT_EQ(run("rem_minus_one", {i64(INT64_MIN)}).values.at(0).as_i64(), 0);
 }
 
-TEST_F(Fusion, ConditionalAdd) {
+TEST_P(Fusion, ConditionalAdd) {
   EXPECT_EQ(run("cond_sub", {i32(65520)}).values.at(0).as_i32(), 65520);
   EXPECT_EQ(run("cond_sub", {i32(65521)}).values.at(0).as_i32(), 0);
   EXPECT_EQ(run("cond_sub", {i32(70000)}).values.at(0).as_i32(), 70000 - 65521);
@@ -295,7 +302,7 @@ TEST_F(Fusion, ConditionalAdd) {
   EXPECT_EQ(run("cond_other", {i32(5), i32(40)}).values.at(0).as_i32(), 5);
 }
 
-TEST_F(Fusion, BranchOnLoadedValue) {
+TEST_P(Fusion, BranchOnLoadedValue) {
   EXPECT_EQ(run("branch_on_load", {i32(0)}).values.at(0).as_i32(), 1);     // byte 0 is zero
   EXPECT_EQ(run("branch_on_load", {i32(61)}).values.at(0).as_i32(), 3);    // 0x01 at 61; 69 is 0
   run("store_wrapped", {i32(static_cast<int32_t>(0xffff0030u)), i32(9)});  // byte 50
@@ -305,12 +312,12 @@ TEST_F(Fusion, BranchOnLoadedValue) {
   EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
 }
 
-TEST_F(Fusion, PendingAddressSeesTheLocalBeforeItIsWritten) {
+TEST_P(Fusion, PendingAddressSeesTheLocalBeforeItIsWritten) {
   EXPECT_EQ(run("load_after_set", {i32(7)}).values.at(0).as_i32(), 42);  // address 8, not 101
   EXPECT_EQ(run("tee_add", {i32(10)}).values.at(0).as_i32(), 30);
 }
 
-TEST_F(Fusion, ImmediateStoreValues) {
+TEST_P(Fusion, ImmediateStoreValues) {
   EXPECT_EQ(run("store_i64_neg").values.at(0).as_i64(), -2);
   EXPECT_EQ(run("store_i64_wide").values.at(0).as_i64(), 0x1'0000'0001);
   EXPECT_EQ(run("store_f32").values.at(0).as_f32(), -1.5f);
@@ -319,7 +326,7 @@ TEST_F(Fusion, ImmediateStoreValues) {
   EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
 }
 
-TEST_F(Fusion, CompareAndSelect) {
+TEST_P(Fusion, CompareAndSelect) {
   EXPECT_EQ(run("select_gtu", {i32(1), i32(2), i32(11)}).values.at(0).as_i32(), 1);
   EXPECT_EQ(run("select_gtu", {i32(1), i32(2), i32(10)}).values.at(0).as_i32(), 2);
   EXPECT_EQ(run("select_gtu", {i32(1), i32(2), i32(-1)}).values.at(0).as_i32(), 1);  // unsigned
@@ -329,7 +336,7 @@ TEST_F(Fusion, CompareAndSelect) {
   EXPECT_EQ(run("select_eqz", {i32(1), i32(2), i32(9)}).values.at(0).as_i32(), 2);
 }
 
-TEST_F(Fusion, LoopLatches) {
+TEST_P(Fusion, LoopLatches) {
   EXPECT_EQ(run("latch_left", {i32(5)}).values.at(0).as_i32(), 0 + 1 + 2 + 3 + 4);
   EXPECT_EQ(run("latch_left", {i32(0)}).values.at(0).as_i32(), 0);  // body runs once
   EXPECT_EQ(run("latch_right", {i32(4)}).values.at(0).as_i32(), 12);
@@ -338,12 +345,12 @@ TEST_F(Fusion, LoopLatches) {
   EXPECT_EQ(run("latch_countdown", {i32(4)}).values.at(0).as_i32(), 8);
 }
 
-TEST_F(Fusion, ResultComputedIntoSlotZero) {
+TEST_P(Fusion, ResultComputedIntoSlotZero) {
   EXPECT_EQ(run("result_reads_param", {i32(3), i32(10)}).values.at(0).as_i32(), 7);
   EXPECT_EQ(run("fib", {i32(20)}).values.at(0).as_i32(), 6765);
 }
 
-TEST_F(Fusion, BinaryOpsWithALoadedOperand) {
+TEST_P(Fusion, BinaryOpsWithALoadedOperand) {
   run("init_memory");
   EXPECT_EQ(run("add_load8_right", {i32(1), i32(100)}).values.at(0).as_i32(), 0xf1);
   // The 32-bit sum wraps.
@@ -364,7 +371,7 @@ TEST_F(Fusion, BinaryOpsWithALoadedOperand) {
   EXPECT_EQ(run("load_tee", {i32(5)}).values.at(0).as_i32(), 5);
 }
 
-TEST_F(Fusion, ALoadFusedIntoAnOpTrapsAsTheLoad) {
+TEST_P(Fusion, ALoadFusedIntoAnOpTrapsAsTheLoad) {
   CallResult r = call(store_, inst_, "add_load_oob", {i32(1), i32(65532)});
   ASSERT_EQ(r.outcome, Outcome::Abort);
   EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
@@ -379,7 +386,7 @@ TEST_F(Fusion, ALoadFusedIntoAnOpTrapsAsTheLoad) {
   EXPECT_EQ(run("add_load_oob", {i32(1), i32(65530)}).values.at(0).as_i32(), 1);
 }
 
-TEST_F(Fusion, XorThenMultiplyByAConstant) {
+TEST_P(Fusion, XorThenMultiplyByAConstant) {
   uint32_t h = 0x811c9dc5u;
   EXPECT_EQ(static_cast<uint32_t>(
                 run("xor_mul", {i32(static_cast<int32_t>(h)), i32(0x61)}).values.at(0).as_i32()),
@@ -387,7 +394,7 @@ TEST_F(Fusion, XorThenMultiplyByAConstant) {
   EXPECT_EQ(run("xor_tee_mul", {i32(6), i32(3)}).values.at(0).as_i32(), 5 * 3 + 5);
 }
 
-TEST_F(Fusion, TwoFloatAdditionsRoundTheInnerSumFirst) {
+TEST_P(Fusion, TwoFloatAdditionsRoundTheInnerSumFirst) {
   // 1e16 + 1 rounds back to 1e16, so the grouping shows in the result.
   auto f64_of = [&](std::string_view name, double a, double b, double c) {
     return run(name, {f64(a), f64(b), f64(c)}).values.at(0).as_f64();
@@ -403,7 +410,7 @@ TEST_F(Fusion, TwoFloatAdditionsRoundTheInnerSumFirst) {
   EXPECT_EQ(f64_of("add_add_tee", 1.5, 2, 4), 4);  // the tee'd inner sum is kept
 }
 
-TEST_F(Fusion, HashStepOverLoadedBytes) {
+TEST_P(Fusion, HashStepOverLoadedBytes) {
   run("init_memory");  // bytes 100..104: 04 03 02 01 f0
   uint32_t h = 0x811c9dc5u;
   for (uint8_t byte : {0x04, 0x03, 0x02, 0x01, 0xf0}) h = (h ^ byte) * 16777619u;
@@ -417,6 +424,11 @@ TEST_F(Fusion, HashStepOverLoadedBytes) {
   ASSERT_FALSE(r.backtrace.empty());
   EXPECT_EQ(bytes.value().at(r.backtrace[0].offset), 0x2d);  // i32.load8_u
 }
+
+INSTANTIATE_TEST_SUITE_P(FusedAndPlain, Fusion, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "fused" : "plain";
+                         });
 
 TEST(FusionLimits, DeadlineStopsALoopOfFusedLatches) {
   StoreOptions options;

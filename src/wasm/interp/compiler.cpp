@@ -161,7 +161,7 @@ uint32_t load_binary_variant(Opcode op, uint32_t load_op) {
   return 0;
 }
 
-bool is_commutative(Opcode op) {
+bool is_integer_commutative(Opcode op) {
   switch (op) {
     case Opcode::I32Add:
     case Opcode::I32Mul:
@@ -172,11 +172,7 @@ bool is_commutative(Opcode op) {
     case Opcode::I64Mul:
     case Opcode::I64And:
     case Opcode::I64Or:
-    case Opcode::I64Xor:
-    case Opcode::F32Add:
-    case Opcode::F32Mul:
-    case Opcode::F64Add:
-    case Opcode::F64Mul: return true;
+    case Opcode::I64Xor: return true;
     default: return false;
   }
 }
@@ -301,8 +297,8 @@ uint32_t max_legacy_try_depth(std::span<const uint8_t> bytes, size_t base_offset
 class Compiler {
  public:
   Compiler(const wasm::Module& m, uint32_t defined_index, CompiledFunc& out,
-           CompiledFunc* module_funcs)
-      : m_(m), out_(out), defined_index_(defined_index), module_funcs_(module_funcs) {}
+           CompiledFunc* module_funcs, bool fuse)
+      : m_(m), out_(out), defined_index_(defined_index), module_funcs_(module_funcs), fuse_(fuse) {}
 
   bool run(std::string& error);
 
@@ -316,7 +312,7 @@ class Compiler {
       out_.offsets.emplace_back(static_cast<uint32_t>(code().size()), cur_offset_);
     prev_start_ = last_start_;
     prev_op_ = last_op_;
-    last_start_ = pos();
+    last_start_ = fuse_ ? pos() : kNone;
     code().push_back(static_cast<uint32_t>(dispatch_[op]));
     last_op_ = op;
     last_dst_pos_ = kNone;
@@ -542,7 +538,7 @@ class Compiler {
   // following local.set can retarget it.
   uint32_t push_result() {
     uint32_t d = push();
-    last_dst_pos_ = pos();
+    last_dst_pos_ = fuse_ ? pos() : kNone;
     last_dst_height_ = height() - 1;
     word(d);
     return d;
@@ -764,8 +760,8 @@ class Compiler {
     word(b);
   }
 
-  // A float add of the sum just computed by another add (either operand: addition commutes, and
-  // which NaN propagates is not specified) becomes one F<N>AddAdd.
+  // A float add of the sum just computed by another add becomes one F<N>AddAdd[R], which keeps
+  // the operand order (the NaN a float add propagates depends on it).
   bool emit_add_add(Opcode op) {
     if (op != Opcode::F64Add && op != Opcode::F32Add) return false;
     if (last_dst_pos_ == kNone || last_op_ != op_id(op) || height() < 2) return false;
@@ -785,7 +781,9 @@ class Compiler {
       c = pop();
       stack_.pop_back();
     }
-    begin(op_id(op == Opcode::F64Add ? IOp::F64AddAdd : IOp::F32AddAdd));
+    bool f64 = op == Opcode::F64Add;
+    begin(op_id(sum_is_right ? (f64 ? IOp::F64AddAddR : IOp::F32AddAddR)
+                             : (f64 ? IOp::F64AddAdd : IOp::F32AddAdd)));
     push_result();
     word(a);
     word(b);
@@ -802,8 +800,10 @@ class Compiler {
     if (!fused) return false;
     uint32_t h = height();
     bool load_is_right = stack_[h - 1].materialized() && last_dst_height_ == h - 1;
-    bool load_is_left = !load_is_right && is_commutative(op) && stack_[h - 1].pending_local() &&
-                        stack_[h - 2].materialized() && last_dst_height_ == h - 2;
+    // Float ops keep their operand order: which NaN propagates depends on it.
+    bool load_is_left = !load_is_right && is_integer_commutative(op) &&
+                        stack_[h - 1].pending_local() && stack_[h - 2].materialized() &&
+                        last_dst_height_ == h - 2;
     if (!load_is_right && !load_is_left) return false;
     uint32_t p = last_dst_pos_ - 1;
     uint32_t addr = out_.code[p + 2], offset = out_.code[p + 3], addend = out_.code[p + 4];
@@ -838,6 +838,9 @@ class Compiler {
   CompiledFunc& out_;
   uint32_t defined_index_;
   CompiledFunc* module_funcs_;
+  // Every fusion starts from the instruction just emitted (last_start_, last_dst_pos_): without
+  // fusion they never name one.
+  bool fuse_;
   uint32_t L_ = 0;
   uint32_t num_results_ = 0;
   std::vector<Entry> stack_;
@@ -1617,12 +1620,12 @@ bool Compiler::handle(const wasm::Instr& in) {
 }  // namespace
 
 bool compile_function(const wasm::Module& module, uint32_t defined_index, CompiledFunc& out,
-                      std::string& error, CompiledFunc* module_funcs) {
+                      std::string& error, CompiledFunc* module_funcs, bool fuse) {
   if (defined_index >= module.codes.size() || defined_index >= module.functions.size()) {
     error = "no such function";
     return false;
   }
-  Compiler c(module, defined_index, out, module_funcs);
+  Compiler c(module, defined_index, out, module_funcs, fuse);
   return c.run(error);
 }
 

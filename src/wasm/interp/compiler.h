@@ -38,17 +38,21 @@ namespace rw::internal {
   X(I32LtU)                                                                               \
   X(I32GtS)                                                                               \
   X(I32GtU)                                                                               \
-  X(I32LeS) X(I32LeU) X(I32GeS) X(I32GeU) X(I64Eq) X(I64Ne) X(I64LtS) X(I64LtU) X(I64GtS) \
-      X(I64GtU) X(I64LeS) X(I64LeU) X(I64GeS) X(I64GeU)
-#define RW_IMM_BINOPS(X)                                                                        \
-  X(I32Add)                                                                                     \
-  X(I32Sub)                                                                                     \
-  X(I32Mul)                                                                                     \
-  X(I32And)                                                                                     \
-  X(I32Or)                                                                                      \
-  X(I32Xor)                                                                                     \
-  X(I32Shl) X(I32ShrS) X(I32ShrU) X(I32Rotl) X(I32Rotr) X(I64Add) X(I64Sub) X(I64Mul) X(I64And) \
-      X(I64Or) X(I64Xor) X(I64Shl) X(I64ShrS) X(I64ShrU) X(I64Rotl) X(I64Rotr) RW_INT_COMPARES(X)
+  X(I32LeS)                                                                               \
+  X(I32LeU)                                                                               \
+  X(I32GeS) X(I32GeU) X(I64Eq) X(I64Ne) X(I64LtS) X(I64LtU) X(I64GtS) X(I64GtU) X(I64LeS) \
+      X(I64LeU) X(I64GeS) X(I64GeU)
+#define RW_IMM_BINOPS(X)                                                                      \
+  X(I32Add)                                                                                   \
+  X(I32Sub)                                                                                   \
+  X(I32Mul)                                                                                   \
+  X(I32And)                                                                                   \
+  X(I32Or)                                                                                    \
+  X(I32Xor)                                                                                   \
+  X(I32Shl)                                                                                   \
+  X(I32ShrS)                                                                                  \
+  X(I32ShrU) X(I32Rotl) X(I32Rotr) X(I64Add) X(I64Sub) X(I64Mul) X(I64And) X(I64Or) X(I64Xor) \
+      X(I64Shl) X(I64ShrS) X(I64ShrU) X(I64Rotl) X(I64Rotr) RW_INT_COMPARES(X)
 
 // Conditional add, the form clang gives `if (x >= m) x -= m`: CondAdd<cmp>Imm dst, x, addend,
 // imm sets dst = x <cmp> imm ? x + addend : x (i32). One op instead of an add, a compare and a
@@ -63,15 +67,15 @@ namespace rw::internal {
 
 // Loads (and the stores below) also exist with a register-register address: `<access>RR ...,
 // offset, slot2` addresses u32(fp[slot] + fp[slot2]) + offset (an i32.add of two locals folded).
-#define RW_LOADS(X)                                                                               \
-  X(I32Load)                                                                                      \
-  X(I64Load)                                                                                      \
-  X(F32Load)                                                                                      \
-  X(F64Load)                                                                                      \
-  X(I32Load8S)                                                                                    \
-  X(I32Load8U)                                                                                    \
-  X(I32Load16S) X(I32Load16U) X(I64Load8S) X(I64Load8U) X(I64Load16S) X(I64Load16U) X(I64Load32S) \
-      X(I64Load32U)
+#define RW_LOADS(X) \
+  X(I32Load)        \
+  X(I64Load)        \
+  X(F32Load)        \
+  X(F64Load)        \
+  X(I32Load8S)      \
+  X(I32Load8U)      \
+  X(I32Load16S)     \
+  X(I32Load16U) X(I64Load8S) X(I64Load8U) X(I64Load16S) X(I64Load16U) X(I64Load32S) X(I64Load32U)
 
 // Stores that also exist with an immediate value (`<store>Imm address, imm, offset, addend`; the
 // value is the immediate sign-extended from 32 bits).
@@ -90,16 +94,17 @@ namespace rw::internal {
 
 // Binary operations with an operand straight from memory (`x + a[i]`, `h ^ p[i]`, `a[i] * b[j]`):
 // <Binop>From<Load> dst, a, address slot, offset, addend computes a <binop> load(address). The
-// load is the right operand; for a commutative binop it may have been the left one.
-#define RW_LOAD_BINOPS(X)                                                                       \
-  X(I32Add, I32Load8U)                                                                          \
-  X(I32Add, I32Load)                                                                            \
-  X(I32Sub, I32Load)                                                                            \
-  X(I32Xor, I32Load8U)                                                                          \
-  X(I32Xor, I32Load)                                                                            \
-  X(I32And, I32Load) X(I32Or, I32Load) X(I32Mul, I32Load) X(I64Add, I64Load) X(I64Xor, I64Load) \
-      X(F32Add, F32Load) X(F32Mul, F32Load) X(F64Add, F64Load) X(F64Sub, F64Load)               \
-          X(F64Mul, F64Load)
+// load is the right operand; for a commutative integer binop it may have been the left one.
+#define RW_LOAD_BINOPS(X)                                                                        \
+  X(I32Add, I32Load8U)                                                                           \
+  X(I32Add, I32Load)                                                                             \
+  X(I32Sub, I32Load)                                                                             \
+  X(I32Xor, I32Load8U)                                                                           \
+  X(I32Xor, I32Load)                                                                             \
+  X(I32And, I32Load)                                                                             \
+  X(I32Or, I32Load)                                                                              \
+  X(I32Mul, I32Load) X(I64Add, I64Load) X(I64Xor, I64Load) X(F32Add, F32Load) X(F32Mul, F32Load) \
+      X(F64Add, F64Load) X(F64Sub, F64Load) X(F64Mul, F64Load)
 
 // Internal operations. The first Opcode::Count_ ids are the wasm opcodes themselves, used for
 // operations that keep their wasm meaning (numeric, memory, tables...); the rest are internal.
@@ -165,9 +170,12 @@ enum class IOp : uint32_t {
   // dst, a, address slot, offset, addend, imm: (a ^ load8_u(address)) * imm, a byte step of FNV-1a
   I32XorLoad8UMulImm,
   // dst, a, b, c: (a + b) + c with both sums rounded, so a running float sum (`s += x + y`) does
-  // not pass through a slot between its two additions.
+  // not pass through a slot between its two additions; AddAddR: c + (a + b), the same operand
+  // order as the unfused code, so even NaN payloads come out the same.
   F32AddAdd,
   F64AddAdd,
+  F32AddAddR,
+  F64AddAddR,
   Count_
 };
 
@@ -216,8 +224,9 @@ const int32_t* dispatch_offsets();
 // Translates defined function `defined_index` of a validated module. Returns false (with a
 // reason) only on input validation should have rejected.
 // `module_funcs`, when given, holds the CompiledFunc of every defined function of the module
-// (compiled or not yet): calls to them become CallDirect.
+// (compiled or not yet): calls to them become CallDirect. With `fuse` false no sequence of
+// instructions is fused into one (operands are still folded into instructions).
 bool compile_function(const wasm::Module& module, uint32_t defined_index, CompiledFunc& out,
-                      std::string& error, CompiledFunc* module_funcs = nullptr);
+                      std::string& error, CompiledFunc* module_funcs = nullptr, bool fuse = true);
 
 }  // namespace rw::internal

@@ -116,7 +116,7 @@ CompiledFunc* CompiledModule::get(uint32_t defined_index) {
   if (existing) return existing;
   CompiledFunc& cf = code[defined_index];
   std::string error;
-  if (!compile_function(ir, defined_index, cf, error, code.get())) {
+  if (!compile_function(ir, defined_index, cf, error, code.get(), fuse)) {
     cf.code.clear();  // a later call tries again (and fails the same way)
     cf.handlers.clear();
     cf.offsets.clear();

@@ -295,6 +295,8 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
       &&L_I32XorLoad8UMulImm,
       &&L_F32AddAdd,
       &&L_F64AddAdd,
+      &&L_F32AddAddR,
+      &&L_F64AddAddR,
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -1118,6 +1120,14 @@ L_F32AddAdd:
   NEXT();
 L_F64AddAdd:
   fp[pc[1]] = slot_f64((f64_of(fp[pc[2]]) + f64_of(fp[pc[3]])) + f64_of(fp[pc[4]]));
+  pc += 5;
+  NEXT();
+L_F32AddAddR:
+  fp[pc[1]] = slot_f32(f32_of(fp[pc[4]]) + (f32_of(fp[pc[2]]) + f32_of(fp[pc[3]])));
+  pc += 5;
+  NEXT();
+L_F64AddAddR:
+  fp[pc[1]] = slot_f64(f64_of(fp[pc[4]]) + (f64_of(fp[pc[2]]) + f64_of(fp[pc[3]])));
   pc += 5;
   NEXT();
 L_I32XorMulImm:

@@ -145,6 +145,9 @@ struct CompiledModule {
   // The code of every defined function, at a fixed address from the start (compiled code calls
   // through these addresses); filled in under compile_mutex on first call.
   std::unique_ptr<CompiledFunc[]> code;
+  // Whether the compiler fuses instruction sequences (set before the first call). Off only to
+  // check the fused code against plain code (fuzz/exec_fuzz.cpp runs every module both ways).
+  bool fuse = true;
   // Index of the shadow stack pointer global (LLVM's __stack_pointer), if one was found.
   std::optional<uint32_t> stack_pointer_global;
 
