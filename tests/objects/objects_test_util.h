@@ -8,35 +8,12 @@
 #include <fstream>
 #include <string>
 
+#include "../common/scratch_dir.h"
 #include "rewind/objects.h"
 
 namespace rw::objects::testing {
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    const char* base = getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/rewind-objects-XXXXXX";
-    if (!mkdtemp(pattern.data())) ADD_FAILURE() << "mkdtemp failed for " << pattern;
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  // Writes `text` to a file in the directory and returns its path.
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(file(name)) << text;
-    return file(name);
-  }
-
- private:
-  std::string path_;
-};
+using rw::testing::ScratchDir;
 
 inline runtime::Request request(std::string method, std::string target, std::string body = {},
                                 std::string id = {}) {
