@@ -58,7 +58,7 @@ class HeaderWorker : public runtime::Worker {
 
 // Starts a server for the worker, sends one GET, and returns the parsed response (a parse
 // failure throws, failing the test).
-std::unique_ptr<Server> start_server(std::shared_ptr<HeaderWorker> worker,
+std::unique_ptr<Server> start_server(std::shared_ptr<runtime::Worker> worker,
                                      uint32_t max_header_bytes = 16 * 1024) {
   ServerConfig config;
   config.max_header_bytes = max_header_bytes;
@@ -68,7 +68,7 @@ std::unique_ptr<Server> start_server(std::shared_ptr<HeaderWorker> worker,
   config.guest_threads = 1;
   config.workers = {worker->config()};
   RouteConfig route;
-  route.worker = "headers";
+  route.worker = worker->config().name;
   config.routes = {route};
   auto server = Server::create(config, {worker});
   EXPECT_TRUE(server.ok());
@@ -163,7 +163,7 @@ TEST(PipelinedRejection, AfterHeadTheRejectionKeepsItsBody) {
 class SlowLargeWorker : public runtime::Worker {
  public:
   SlowLargeWorker() {
-    config_.name = "headers";  // the route start_server sets up
+    config_.name = "slow-large";
     config_.instances = 1;
   }
   runtime::HandleResult handle(const runtime::Request&) override {
@@ -182,20 +182,7 @@ class SlowLargeWorker : public runtime::Worker {
 };
 
 TEST(ConnectionClose, UnreadPipelinedBytesDoNotResetTheAnswer) {
-  auto worker = std::make_shared<SlowLargeWorker>();
-  ServerConfig config;
-  config.listen = {"127.0.0.1", 0};
-  config.admin_enabled = false;
-  config.threads = 1;
-  config.guest_threads = 1;
-  config.workers = {worker->config()};
-  RouteConfig route;
-  route.worker = "headers";
-  config.routes = {route};
-  auto created = Server::create(config, {worker});
-  ASSERT_TRUE(created.ok());
-  auto server = std::move(created.value());
-  server->start();
+  auto server = start_server(std::make_shared<SlowLargeWorker>());
 
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
