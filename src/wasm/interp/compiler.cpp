@@ -326,6 +326,45 @@ class Compiler {
     last_dst_pos_ = kNone;
     last_start_ = prev_start_ = kNone;
   }
+  // The byte offset (in the module) of the instruction emitted at `start`, which is the last one:
+  // a fused instruction that can trap where it could reports that offset.
+  uint32_t byte_offset_of_last(uint32_t start) const {
+    if (!out_.offsets.empty() && out_.offsets.back().first == start)
+      return out_.offsets.back().second;
+    return cur_offset_;
+  }
+  // begin() for an instruction whose trap belongs to the one at `byte_offset`.
+  void begin_at(uint32_t op, uint32_t byte_offset) {
+    uint32_t here = cur_offset_;
+    cur_offset_ = byte_offset;
+    begin(op);
+    cur_offset_ = here;
+  }
+  // Where a binary op finds the value the last instruction computed into a temporary: its right
+  // operand, or (with `left_ok`, for ops whose operands may swap) its left one while the right
+  // is a local (so no code came after).
+  enum class LastValue { Neither, Right, Left };
+  LastValue last_value_operand(bool left_ok) const {
+    uint32_t h = height();
+    if (last_dst_pos_ == kNone || h < 2) return LastValue::Neither;
+    if (stack_[h - 1].materialized() && last_dst_height_ == h - 1) return LastValue::Right;
+    if (left_ok && stack_[h - 1].pending_local() && stack_[h - 2].materialized() &&
+        last_dst_height_ == h - 2)
+      return LastValue::Left;
+    return LastValue::Neither;
+  }
+  // Pops both operands of such a binary op; returns the slot of the other one.
+  uint32_t pop_beside_last_value(LastValue where) {
+    uint32_t other;
+    if (where == LastValue::Right) {
+      stack_.pop_back();
+      other = pop();
+    } else {
+      other = pop();  // a local: no code
+      stack_.pop_back();
+    }
+    return other;
+  }
   // Removes the instruction just emitted (at `start`) so that a fused one can take its place.
   void retract_last(uint32_t start) {
     out_.code.resize(start);
@@ -477,8 +516,7 @@ class Compiler {
         j.b = out_.code[p + 3];
         j.c = out_.code[p + 4];
         j.has_b = j.has_c = true;
-        if (!out_.offsets.empty() && out_.offsets.back().first == p)
-          j.byte_offset = out_.offsets.back().second;
+        j.byte_offset = byte_offset_of_last(p);
         retract_last(p);
         stack_.pop_back();
         return j;
@@ -525,10 +563,7 @@ class Compiler {
         return;
       }
     }
-    uint32_t offset = cur_offset_;
-    if (j.byte_offset != UINT32_MAX) cur_offset_ = j.byte_offset;  // a trap is the load's
-    begin(j.op);
-    cur_offset_ = offset;
+    begin_at(j.op, j.byte_offset != UINT32_MAX ? j.byte_offset : cur_offset_);  // a load's trap
     word(j.a);
     if (j.has_b) word(j.b);
     if (j.has_c) word(j.c);
@@ -723,16 +758,11 @@ class Compiler {
         uint32_t p = last_dst_pos_ - 1;
         uint32_t xa = out_.code[p + 2], addr = out_.code[p + 3], offset = out_.code[p + 4],
                  addend = out_.code[p + 5];
-        uint32_t load_offset = cur_offset_;
-        if (!out_.offsets.empty() && out_.offsets.back().first == p)
-          load_offset = out_.offsets.back().second;
+        uint32_t load_offset = byte_offset_of_last(p);
         retract_last(p);
         stack_.pop_back();
         stack_.pop_back();
-        uint32_t offset_here = cur_offset_;
-        cur_offset_ = load_offset;  // a trap is the load's
-        begin(op_id(IOp::I32XorLoad8UMulImm));
-        cur_offset_ = offset_here;
+        begin_at(op_id(IOp::I32XorLoad8UMulImm), load_offset);  // a trap is the load's
         push_result();
         word(xa);
         word(addr);
@@ -763,27 +793,16 @@ class Compiler {
   // A float add of the sum just computed by another add becomes one F<N>AddAdd[R], which keeps
   // the operand order (the NaN a float add propagates depends on it).
   bool emit_add_add(Opcode op) {
-    if (op != Opcode::F64Add && op != Opcode::F32Add) return false;
-    if (last_dst_pos_ == kNone || last_op_ != op_id(op) || height() < 2) return false;
-    uint32_t h = height();
-    bool sum_is_right = stack_[h - 1].materialized() && last_dst_height_ == h - 1;
-    bool sum_is_left = !sum_is_right && stack_[h - 1].pending_local() &&
-                       stack_[h - 2].materialized() && last_dst_height_ == h - 2;
-    if (!sum_is_right && !sum_is_left) return false;
+    if ((op != Opcode::F64Add && op != Opcode::F32Add) || last_op_ != op_id(op)) return false;
+    LastValue sum = last_value_operand(/*left_ok=*/true);
+    if (sum == LastValue::Neither) return false;
     uint32_t p = last_dst_pos_ - 1;
     uint32_t a = out_.code[p + 2], b = out_.code[p + 3];
     retract_last(p);
-    uint32_t c;
-    if (sum_is_right) {
-      stack_.pop_back();
-      c = pop();
-    } else {
-      c = pop();
-      stack_.pop_back();
-    }
+    uint32_t c = pop_beside_last_value(sum);
     bool f64 = op == Opcode::F64Add;
-    begin(op_id(sum_is_right ? (f64 ? IOp::F64AddAddR : IOp::F32AddAddR)
-                             : (f64 ? IOp::F64AddAdd : IOp::F32AddAdd)));
+    begin(op_id(sum == LastValue::Right ? (f64 ? IOp::F64AddAddR : IOp::F32AddAddR)
+                                        : (f64 ? IOp::F64AddAdd : IOp::F32AddAdd)));
     push_result();
     word(a);
     word(b);
@@ -793,36 +812,19 @@ class Compiler {
 
   // Fuses a load just emitted into the binary op that consumes its value (RW_LOAD_BINOPS): the
   // value then never passes through a slot. The load is the right operand, or the left one of a
-  // commutative op whose right operand is a local (no code was emitted after the load).
+  // commutative integer op whose right operand is a local (no code was emitted after the load).
   bool emit_load_binary(Opcode op) {
-    if (last_dst_pos_ == kNone || height() < 2) return false;
-    uint32_t fused = load_binary_variant(op, last_op_);
+    uint32_t fused = last_dst_pos_ == kNone ? 0 : load_binary_variant(op, last_op_);
     if (!fused) return false;
-    uint32_t h = height();
-    bool load_is_right = stack_[h - 1].materialized() && last_dst_height_ == h - 1;
     // Float ops keep their operand order: which NaN propagates depends on it.
-    bool load_is_left = !load_is_right && is_integer_commutative(op) &&
-                        stack_[h - 1].pending_local() && stack_[h - 2].materialized() &&
-                        last_dst_height_ == h - 2;
-    if (!load_is_right && !load_is_left) return false;
+    LastValue load = last_value_operand(/*left_ok=*/is_integer_commutative(op));
+    if (load == LastValue::Neither) return false;
     uint32_t p = last_dst_pos_ - 1;
     uint32_t addr = out_.code[p + 2], offset = out_.code[p + 3], addend = out_.code[p + 4];
-    uint32_t load_offset = cur_offset_;
-    if (!out_.offsets.empty() && out_.offsets.back().first == p)
-      load_offset = out_.offsets.back().second;
+    uint32_t load_offset = byte_offset_of_last(p);
     retract_last(p);
-    uint32_t a;
-    if (load_is_right) {
-      stack_.pop_back();
-      a = pop();
-    } else {
-      a = pop();  // the local
-      stack_.pop_back();
-    }
-    uint32_t offset_here = cur_offset_;
-    cur_offset_ = load_offset;  // a trap is the load's
-    begin(fused);
-    cur_offset_ = offset_here;
+    uint32_t a = pop_beside_last_value(load);
+    begin_at(fused, load_offset);  // a trap is the load's
     push_result();
     word(a);
     word(addr);
