@@ -10,7 +10,6 @@ namespace rw::objects::detail {
 
 namespace {
 
-constexpr size_t kMaxPendingLine = 16384;
 constexpr std::string_view kSeeDocs = " (see docs/guest-abi.md and docs/durable-objects.md)";
 
 std::string describe(const CallResult& r) {
@@ -125,10 +124,6 @@ Result<void> check_object_module(const Module& module) {
   return {};
 }
 
-struct ObjectInstance::OutputBuffer {
-  std::string pending;
-};
-
 ObjectInstance::ObjectInstance(std::shared_ptr<NamespaceEnv> env, std::string object_id,
                                uint64_t id)
     : env_(std::move(env)),
@@ -136,8 +131,9 @@ ObjectInstance::ObjectInstance(std::shared_ptr<NamespaceEnv> env, std::string ob
       id_(id),
       state_(std::make_shared<runtime::detail::CallState>()),
       storage_context_(std::make_shared<durable::StorageContext>()),
-      stdout_buffer_(std::make_shared<OutputBuffer>()),
-      stderr_buffer_(std::make_shared<OutputBuffer>()) {
+      output_([this](std::string_view level, std::string_view stream, std::string_view line) {
+        emit(level, stream, line);
+      }) {
   label_ = env_->config.name + "/" + object_id_;
   state_->log = [this](std::string_view level, std::string_view stream, std::string_view message) {
     emit(level, stream, message);
@@ -167,13 +163,6 @@ void ObjectInstance::emit(std::string_view level, std::string_view stream,
   env_->log(record);
 }
 
-void ObjectInstance::flush_output() {
-  if (!stdout_buffer_->pending.empty()) emit("info", "stdout", stdout_buffer_->pending);
-  if (!stderr_buffer_->pending.empty()) emit("warn", "stderr", stderr_buffer_->pending);
-  stdout_buffer_->pending.clear();
-  stderr_buffer_->pending.clear();
-}
-
 Result<Imports> ObjectInstance::make_imports(Store& store) {
   Imports imports;
   runtime::detail::define_imports(store, imports, state_);
@@ -182,27 +171,8 @@ Result<Imports> ObjectInstance::make_imports(Store& store) {
   wasi_.reset();
   if (!env_->imports_wasi) return imports;
   const NamespaceConfig& config = env_->config;
-  wasi::WasiConfig wasi_config;
-  wasi_config.args = {config.name};
-  for (const auto& [key, value] : config.env) wasi_config.env.push_back(key + "=" + value);
-  auto line_sink = [this](std::shared_ptr<OutputBuffer> buffer, const char* level,
-                          const char* stream) {
-    return [this, buffer, level, stream](std::string_view bytes) {
-      for (char c : bytes) {
-        if (c != '\n') buffer->pending.push_back(c);
-        if (c == '\n' || buffer->pending.size() >= kMaxPendingLine) {
-          emit(level, stream, buffer->pending);
-          buffer->pending.clear();
-        }
-      }
-    };
-  };
-  wasi_config.stdout_sink = line_sink(stdout_buffer_, "info", "stdout");
-  wasi_config.stderr_sink = line_sink(stderr_buffer_, "warn", "stderr");
-  if (config.limits.cpu_per_request.count() > 0)
-    wasi_config.max_sleep =
-        std::min<std::chrono::nanoseconds>(wasi_config.max_sleep, config.limits.cpu_per_request);
-  auto context = wasi::WasiContext::create(std::move(wasi_config));
+  auto context =
+      wasi::request_guest_context(config.name, config.env, config.limits.cpu_per_request, output_);
   if (!context) return context.error();
   wasi_ = context.value();
   wasi::define_imports(store, imports, wasi_);

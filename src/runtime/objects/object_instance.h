@@ -16,11 +16,8 @@
 #include "rewind/lifecycle.h"
 #include "rewind/objects.h"
 #include "rewind/runtime.h"
+#include "runtime/wasi/guest_output.h"
 #include "runtime/worker_pool/abi.h"
-
-namespace rw::wasi {
-class WasiContext;
-}
 
 namespace rw::objects::detail {
 
@@ -78,7 +75,7 @@ class ObjectInstance {
   Result<void> load(const std::optional<std::string>& failure_json);
   void recover(runtime::FailureRecord& record, bool is_abort, bool exited);
   void emit(std::string_view level, std::string_view stream, std::string_view message);
-  void flush_output();
+  void flush_output() { output_.flush(); }
   void drop_store();
 
   std::shared_ptr<NamespaceEnv> env_;
@@ -92,8 +89,7 @@ class ObjectInstance {
 
   std::shared_ptr<runtime::detail::CallState> state_;
   std::shared_ptr<durable::StorageContext> storage_context_;
-  struct OutputBuffer;
-  std::shared_ptr<OutputBuffer> stdout_buffer_, stderr_buffer_;
+  wasi::OutputLines output_;  // WASI stdout and stderr as log lines
 
   std::shared_ptr<wasi::WasiContext> wasi_;
   std::unique_ptr<Store> store_;

@@ -5,13 +5,11 @@
 
 #include "rewind/guest_support.h"
 #include "rewind/lifecycle.h"
-#include "runtime/wasi/wasi.h"
+#include "runtime/wasi/guest_output.h"
 
 namespace rw::runtime::detail {
 
 namespace {
-
-constexpr size_t kMaxPendingLine = 16384;
 
 std::string describe(const CallResult& r) {
   std::string s = to_string(r.outcome);
@@ -26,16 +24,13 @@ Error init_error(std::string message) {
 
 }  // namespace
 
-struct PoolInstance::OutputBuffer {
-  std::string pending;
-};
-
 PoolInstance::PoolInstance(std::shared_ptr<WorkerEnv> env, uint64_t id)
     : env_(std::move(env)),
       id_(id),
       state_(std::make_shared<CallState>()),
-      stdout_buffer_(std::make_shared<OutputBuffer>()),
-      stderr_buffer_(std::make_shared<OutputBuffer>()) {
+      output_([this](std::string_view level, std::string_view stream, std::string_view line) {
+        emit(level, stream, line);
+      }) {
   state_->log = [this](std::string_view level, std::string_view stream, std::string_view message) {
     emit(level, stream, message);
   };
@@ -74,13 +69,6 @@ void PoolInstance::emit(std::string_view level, std::string_view stream, std::st
   env_->log(record);
 }
 
-void PoolInstance::flush_output() {
-  if (!stdout_buffer_->pending.empty()) emit("info", "stdout", stdout_buffer_->pending);
-  if (!stderr_buffer_->pending.empty()) emit("warn", "stderr", stderr_buffer_->pending);
-  stdout_buffer_->pending.clear();
-  stderr_buffer_->pending.clear();
-}
-
 StoreOptions PoolInstance::store_options() const {
   StoreOptions options;
   options.limits.max_memory_pages = env_->config.limits.max_memory_pages;
@@ -96,33 +84,8 @@ Result<Imports> PoolInstance::make_imports(Store& store) {
   define_imports(store, imports, state_);
   wasi_.reset();
   if (!env_->imports_wasi) return imports;
-  wasi::WasiConfig wasi_config;
-  wasi_config.args = {config.name};
-  for (const auto& [key, value] : config.env) wasi_config.env.push_back(key + "=" + value);
-  auto line_sink = [this](std::shared_ptr<OutputBuffer> buffer, const char* level,
-                          const char* stream) {
-    return [this, buffer, level, stream](std::string_view bytes) {
-      for (char c : bytes) {
-        if (c == '\n') {
-          emit(level, stream, buffer->pending);
-          buffer->pending.clear();
-        } else {
-          buffer->pending.push_back(c);
-          if (buffer->pending.size() >= kMaxPendingLine) {
-            emit(level, stream, buffer->pending);
-            buffer->pending.clear();
-          }
-        }
-      }
-    };
-  };
-  wasi_config.stdout_sink = line_sink(stdout_buffer_, "info", "stdout");
-  wasi_config.stderr_sink = line_sink(stderr_buffer_, "warn", "stderr");
-  // A guest sleeping in poll_oneoff uses no CPU: bound it by the request's CPU budget too.
-  if (config.limits.cpu_per_request.count() > 0)
-    wasi_config.max_sleep =
-        std::min<std::chrono::nanoseconds>(wasi_config.max_sleep, config.limits.cpu_per_request);
-  auto context = wasi::WasiContext::create(std::move(wasi_config));
+  auto context =
+      wasi::request_guest_context(config.name, config.env, config.limits.cpu_per_request, output_);
   if (!context) return context.error();
   wasi_ = context.value();
   wasi::define_imports(store, imports, wasi_);

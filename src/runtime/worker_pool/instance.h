@@ -19,11 +19,8 @@
 #include "rewind/engine.h"
 #include "rewind/lifecycle.h"
 #include "rewind/runtime.h"
+#include "runtime/wasi/guest_output.h"
 #include "runtime/worker_pool/abi.h"
-
-namespace rw::wasi {
-class WasiContext;
-}
 
 namespace rw::runtime::detail {
 
@@ -81,7 +78,7 @@ class PoolInstance {
   StoreOptions store_options() const;
   void drop_generation();
   void emit(std::string_view level, std::string_view stream, std::string_view message);
-  void flush_output();
+  void flush_output() { output_.flush(); }
 
   std::shared_ptr<WorkerEnv> env_;
   uint64_t id_;
@@ -89,9 +86,8 @@ class PoolInstance {
   std::shared_ptr<CallState> state_;
   std::string request_id_;  // of the request running, for log records
 
-  // Partial lines of WASI stdout and stderr, emitted when complete.
-  struct OutputBuffer;
-  std::shared_ptr<OutputBuffer> stdout_buffer_, stderr_buffer_;
+  // WASI stdout and stderr as log lines.
+  wasi::OutputLines output_;
 
   // The current store. The WASI context outlives the store's host functions; the lifecycle is
   // destroyed before the store.
