@@ -222,11 +222,22 @@ TEST(DescribeFailure, HostErrorsIncludeWhatWhenItAddsSomething) {
 TEST(DescribeFailure, UnnamedFramesAreShownByIndex) {
   Store store;
   Instance* inst = instantiate(store, R"(
-(module (func $inner (unreachable)) (func (export "f") (call $inner)))
+(module (func (unreachable)) (func (export "f") (call 0)))
 )");
   ASSERT_NE(inst, nullptr);
   FailureReport report = describe_failure(*inst, call(store, inst, "f"));
   EXPECT_EQ(report.to_string(), "abort unreachable: unreachable at func[0] <- func[1]");
+}
+
+// A module loaded from text names its functions after their identifiers.
+TEST(DescribeFailure, TextIdentifiersNameTheFrames) {
+  Store store;
+  Instance* inst = instantiate(store, R"(
+(module (func $inner (unreachable)) (func (export "f") (call $inner)))
+)");
+  ASSERT_NE(inst, nullptr);
+  FailureReport report = describe_failure(*inst, call(store, inst, "f"));
+  EXPECT_EQ(report.to_string(), "abort unreachable: unreachable at inner <- func[1]");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
+#include "wasm/decoder/decoder.h"
 #include "wasm/text/wat.h"
 
 namespace rw::wasm {
@@ -245,6 +247,63 @@ TEST(WatEncode, BareFieldsWithoutModuleKeyword) {
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(*a, *b);
+}
+
+}  // namespace
+}  // namespace rw::wasm
+
+namespace rw::wasm {
+namespace {
+
+// On request the encoder adds a name section with the module's identifiers; by default it
+// encodes exactly what the reference interpreter does, which has none.
+TEST(WatNames, IdentifiersBecomeANameSectionOnRequest) {
+  const char* wat = R"((module
+    (import "env" "log" (func $log (param i32)))
+    (global $count (mut i32) (i32.const 0))
+    (global i32 (i32.const 1))
+    (global $limit i32 (i32.const 9))
+    (func $tick (param $by i32) (local $old i32) (local f64) (local $new i32)
+      (local.set $old (global.get $count)))
+    (func (result i32) (i32.const 0))
+    (func $last))
+  )";
+  auto plain = wat_to_binary(wat);
+  ASSERT_TRUE(plain.ok());
+  auto plain_module = decode_module(*plain);
+  ASSERT_TRUE(plain_module.ok());
+  EXPECT_TRUE(plain_module->customs.empty());
+  EXPECT_TRUE(plain_module->names.functions.empty());
+
+  auto named = wat_to_binary(wat, {.name_section = true});
+  ASSERT_TRUE(named.ok());
+  // The name section is appended: everything before it is the spec's encoding.
+  ASSERT_GT(named->size(), plain->size());
+  EXPECT_TRUE(std::equal(plain->begin(), plain->end(), named->begin()));
+  auto m = decode_module(*named);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->function_name(0), "log");  // imports count in the function index space
+  EXPECT_EQ(m->function_name(1), "tick");
+  EXPECT_EQ(m->function_name(2), "");
+  EXPECT_EQ(m->function_name(3), "last");
+  ASSERT_EQ(m->names.locals.count(1), 1u);
+  const auto& tick_locals = m->names.locals.at(1);
+  EXPECT_EQ(tick_locals.size(), 3u);
+  EXPECT_EQ(tick_locals.at(0), "by");
+  EXPECT_EQ(tick_locals.at(1), "old");
+  EXPECT_EQ(tick_locals.at(3), "new");
+  EXPECT_EQ(m->names.locals.count(2), 0u);
+  EXPECT_EQ(m->names.globals.size(), 2u);
+  EXPECT_EQ(m->names.globals.at(0), "count");
+  EXPECT_EQ(m->names.globals.at(2), "limit");
+}
+
+TEST(WatNames, AModuleWithoutIdentifiersGetsAnEmptyNameSection) {
+  auto named = wat_to_binary("(module (func))", {.name_section = true});
+  ASSERT_TRUE(named.ok());
+  auto m = decode_module(*named);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_TRUE(m->names.functions.empty());
 }
 
 }  // namespace

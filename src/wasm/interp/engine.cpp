@@ -451,7 +451,8 @@ Result<std::shared_ptr<const Module>> Module::from_binary(std::span<const uint8_
 }
 
 Result<std::shared_ptr<const Module>> Module::from_text(std::string_view text) {
-  Result<std::vector<uint8_t>> binary = wasm::wat_to_binary(text);
+  // With the identifiers as a name section: backtraces of a text module name its functions.
+  Result<std::vector<uint8_t>> binary = wasm::wat_to_binary(text, {.name_section = true});
   if (!binary.ok()) return binary.error();
   return from_binary(binary.value());
 }

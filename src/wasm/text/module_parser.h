@@ -13,7 +13,7 @@ namespace rw::wasm::text {
 // Encodes the module fields in tokens[begin, end) as a binary module. tokens[end] is the token
 // that ends the fields (the module's closing parenthesis or Eof). Throws TextError.
 std::vector<uint8_t> encode_module_fields(std::string_view source, const std::vector<Token>& tokens,
-                                          size_t begin, size_t end);
+                                          size_t begin, size_t end, bool name_section = false);
 
 // Index of the token just after the parenthesised group opening at tokens[open] (an LParen).
 // Throws TextError when the group is not closed before Eof.

@@ -98,8 +98,14 @@ bool is_block_terminator(std::string_view kw) {
 
 class ModuleParser {
  public:
-  ModuleParser(std::string_view src, const std::vector<Token>& toks, size_t begin, size_t end)
-      : src_(src), toks_(toks), begin_(begin), end_(end), pos_(begin) {}
+  ModuleParser(std::string_view src, const std::vector<Token>& toks, size_t begin, size_t end,
+               bool name_section)
+      : src_(src),
+        toks_(toks),
+        begin_(begin),
+        end_(end),
+        pos_(begin),
+        name_section_(name_section) {}
 
   std::vector<uint8_t> run() {
     collect();
@@ -1153,6 +1159,12 @@ class ModuleParser {
       body.u32(count);
       body.u8(static_cast<uint8_t>(t));
     }
+    if (name_section_ && !fc.locals.empty()) {
+      std::vector<std::pair<uint32_t, std::string>> names;
+      for (const auto& [name, local] : fc.locals) names.emplace_back(local, name);
+      std::sort(names.begin(), names.end());
+      local_names_.emplace_back(index, std::move(names));
+    }
     parse_instrs(body, fc);
     body.opcode(Opcode::End);
     expect_rparen();
@@ -1536,12 +1548,65 @@ class ModuleParser {
     }
     if (num_functions_) section(10, num_functions_, code_);
     if (num_datas_) section(11, num_datas_, datas_);
+    if (name_section_) append_name_section(out);
     return std::move(out.v);
+  }
+
+  // The custom "name" section: function names (subsection 1), local names (2), global names (7),
+  // each sorted by index as the format requires.
+  void append_name_section(Bytes& out) const {
+    auto sorted = [](const NameSpace& space) {
+      std::vector<std::pair<uint32_t, std::string>> v;
+      for (const auto& [name, index] : space.ids) v.emplace_back(index, name);
+      std::sort(v.begin(), v.end());
+      return v;
+    };
+    auto name_map = [](Bytes& b, const std::vector<std::pair<uint32_t, std::string>>& names) {
+      b.u32(static_cast<uint32_t>(names.size()));
+      for (const auto& [index, name] : names) {
+        b.u32(index);
+        b.name(name);
+      }
+    };
+    Bytes content;
+    content.name("name");
+    auto subsection = [&content](uint8_t id, const Bytes& body) {
+      content.u8(id);
+      content.u32(static_cast<uint32_t>(body.v.size()));
+      content.append(body);
+    };
+    if (auto funcs = sorted(spaces_[kFunc]); !funcs.empty()) {
+      Bytes b;
+      name_map(b, funcs);
+      subsection(1, b);
+    }
+    if (!local_names_.empty()) {
+      auto by_func = local_names_;
+      std::sort(by_func.begin(), by_func.end(),
+                [](const auto& x, const auto& y) { return x.first < y.first; });
+      Bytes b;
+      b.u32(static_cast<uint32_t>(by_func.size()));
+      for (const auto& [func, names] : by_func) {
+        b.u32(func);
+        name_map(b, names);
+      }
+      subsection(2, b);
+    }
+    if (auto globals = sorted(spaces_[kGlobal]); !globals.empty()) {
+      Bytes b;
+      name_map(b, globals);
+      subsection(7, b);
+    }
+    out.u8(0);
+    out.u32(static_cast<uint32_t>(content.v.size()));
+    out.append(content);
   }
 
   std::string_view src_;
   const std::vector<Token>& toks_;
   size_t begin_, end_, pos_;
+  bool name_section_;
+  std::vector<std::pair<uint32_t, std::vector<std::pair<uint32_t, std::string>>>> local_names_;
 
   NameSpace spaces_[kSpaceCount];
   std::optional<Space> first_definition_;
@@ -1571,14 +1636,14 @@ size_t skip_group(const std::vector<Token>& tokens, size_t open) {
 }
 
 std::vector<uint8_t> encode_module_fields(std::string_view source, const std::vector<Token>& tokens,
-                                          size_t begin, size_t end) {
-  ModuleParser parser(source, tokens, begin, end);
+                                          size_t begin, size_t end, bool name_section) {
+  ModuleParser parser(source, tokens, begin, end, name_section);
   return parser.run();
 }
 
 }  // namespace text
 
-Result<std::vector<uint8_t>> wat_to_binary(std::string_view source) {
+Result<std::vector<uint8_t>> wat_to_binary(std::string_view source, TextOptions options) {
   using namespace text;
   try {
     std::vector<Token> tokens = tokenize(source);
@@ -1592,7 +1657,7 @@ Result<std::vector<uint8_t>> wat_to_binary(std::string_view source) {
       if (tokens[begin].kind == TokenKind::Id) ++begin;
       end = after - 1;
     }
-    return encode_module_fields(source, tokens, begin, end);
+    return encode_module_fields(source, tokens, begin, end, options.name_section);
   } catch (const TextError& e) {
     Error err;
     err.kind = Error::Kind::Malformed;
