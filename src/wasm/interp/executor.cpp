@@ -421,9 +421,14 @@ check_ticks : {
     out.message = out.trap == TrapKind::CpuLimit ? "cpu time limit exceeded" : "interrupted";
     goto trap;
   }
-  if (s->deadline_ns != 0 && thread_cpu_ns() > s->deadline_ns) {
-    fr->pc = pc;
-    TRAP(CpuLimit, "cpu time limit exceeded");
+  if (s->cpu_budget_ns != 0) {
+    uint64_t now = thread_cpu_ns();
+    if (s->deadline_ns == 0) {
+      s->deadline_ns = now + s->cpu_budget_ns;
+    } else if (now > s->deadline_ns) {
+      fr->pc = pc;
+      TRAP(CpuLimit, "cpu time limit exceeded");
+    }
   }
   NEXT();
 }
@@ -1499,7 +1504,8 @@ CallResult invoke(StoreImpl* s, FuncInst* func, std::span<const Value> args, Ins
     s->grow_failed = false;
     s->nested_abort.reset();
     auto limit = s->options.limits.cpu_time_per_call.count();
-    s->deadline_ns = limit > 0 ? thread_cpu_ns() + static_cast<uint64_t>(limit) : 0;
+    s->cpu_budget_ns = limit > 0 ? static_cast<uint64_t>(limit) : 0;
+    s->deadline_ns = 0;
   }
 
   uint64_t* fp = s->stack_base;

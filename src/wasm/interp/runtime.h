@@ -236,7 +236,12 @@ struct StoreImpl {
   std::atomic<int> interrupt_kind{-1};  // TrapKind requested by Store::interrupt, or -1
   // State of the outermost call.
   bool grow_failed = false;
-  uint64_t deadline_ns = 0;  // thread CPU time; 0 = none
+  // The CPU budget of the outermost call, and its deadline in thread CPU time, known from the
+  // first look at the clock (after kTickInterval ticks): a short call never reads the clock,
+  // which is a costly system call next to a trivial request. The CPU a call spends before that
+  // first look is not charged, so the limit fires at most one interval later than it would.
+  uint64_t cpu_budget_ns = 0;  // 0 = unlimited
+  uint64_t deadline_ns = 0;    // 0 = not known yet
   // When a nested entry aborts, its result is kept here so the outer executor can keep
   // unwinding with the same trap.
   std::shared_ptr<const CallResult> nested_abort;
