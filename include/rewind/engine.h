@@ -51,28 +51,28 @@ enum class TrapKind : uint8_t {
   IntegerDivideByZero,
   IntegerOverflow,
   InvalidConversion,
-  StackOverflow,          // call depth or value stack exhausted
-  OutOfMemory,            // a trap that follows a failed memory.grow in the same call
+  StackOverflow,  // call depth or value stack exhausted
+  OutOfMemory,    // a trap that follows a failed memory.grow in the same call
   CpuLimit,
-  GuestAbort,             // the guest asked to abort, with a message
-  HostAbort,              // a host function asked for it
-  NullReference,          // throw_ref of a null exnref
+  GuestAbort,     // the guest asked to abort, with a message
+  HostAbort,      // a host function asked for it
+  NullReference,  // throw_ref of a null exnref
 };
 const char* to_string(TrapKind kind);
 
 enum class Outcome : uint8_t {
   Ok,
-  Panic,      // an exception with a guest-defined tag escaped the outermost guest frame
-  HostError,  // a host function's error travelled through guest frames and out again
-  Abort,      // a trap; see CallResult::trap
-  Terminated, // the call was refused: the store is terminated and no guest code ran
+  Panic,       // an exception with a guest-defined tag escaped the outermost guest frame
+  HostError,   // a host function's error travelled through guest frames and out again
+  Abort,       // a trap; see CallResult::trap
+  Terminated,  // the call was refused: the store is terminated and no guest code ran
 };
 const char* to_string(Outcome outcome);
 
 struct BacktraceFrame {
   uint32_t func_index = 0;
-  std::string name;      // from the name section; empty when unnamed
-  uint32_t offset = 0;   // byte offset in the module binary of the instruction executing
+  std::string name;     // from the name section; empty when unnamed
+  uint32_t offset = 0;  // byte offset in the module binary of the instruction executing
 };
 
 class Function;
@@ -103,7 +103,7 @@ class Table {
   TableType type() const;  // limits.min is the current size
   uint32_t size() const;
   std::optional<Value> get(uint32_t index) const;  // nullopt when out of bounds
-  bool set(uint32_t index, const Value& value);     // false when out of bounds or mistyped
+  bool set(uint32_t index, const Value& value);    // false when out of bounds or mistyped
   // Returns the old size, or -1 when the table cannot grow that far.
   int64_t grow(uint32_t delta, const Value& init);
   internal::TableInst* impl() const { return impl_; }
@@ -171,24 +171,49 @@ struct Extern {
   Global global;
   Tag tag;
 
-  static Extern of(Function f) { Extern e; e.kind = ExternKind::Func; e.func = f; return e; }
-  static Extern of(Table t) { Extern e; e.kind = ExternKind::Table; e.table = t; return e; }
-  static Extern of(Memory m) { Extern e; e.kind = ExternKind::Memory; e.memory = m; return e; }
-  static Extern of(Global g) { Extern e; e.kind = ExternKind::Global; e.global = g; return e; }
-  static Extern of(Tag t) { Extern e; e.kind = ExternKind::Tag; e.tag = t; return e; }
+  static Extern of(Function f) {
+    Extern e;
+    e.kind = ExternKind::Func;
+    e.func = f;
+    return e;
+  }
+  static Extern of(Table t) {
+    Extern e;
+    e.kind = ExternKind::Table;
+    e.table = t;
+    return e;
+  }
+  static Extern of(Memory m) {
+    Extern e;
+    e.kind = ExternKind::Memory;
+    e.memory = m;
+    return e;
+  }
+  static Extern of(Global g) {
+    Extern e;
+    e.kind = ExternKind::Global;
+    e.global = g;
+    return e;
+  }
+  static Extern of(Tag t) {
+    Extern e;
+    e.kind = ExternKind::Tag;
+    e.tag = t;
+    return e;
+  }
 };
 
 // The result of one call: exactly one outcome.
 struct CallResult {
   Outcome outcome = Outcome::Ok;
-  std::vector<Value> values;            // Ok: the export's results
+  std::vector<Value> values;              // Ok: the export's results
   TrapKind trap = TrapKind::Unreachable;  // Abort: its kind
-  std::string message;                  // Abort: spec trap message ("out of bounds memory
-                                        // access") or the guest/host abort message;
-                                        // Panic/HostError: a description
-  Tag exception_tag;                    // Panic: the tag of the escaping exception
-  std::vector<Value> exception_payload; // Panic: its payload values
-  std::exception_ptr host_error;        // HostError: the host's original error
+  std::string message;                    // Abort: spec trap message ("out of bounds memory
+                                          // access") or the guest/host abort message;
+                                          // Panic/HostError: a description
+  Tag exception_tag;                      // Panic: the tag of the escaping exception
+  std::vector<Value> exception_payload;   // Panic: its payload values
+  std::exception_ptr host_error;          // HostError: the host's original error
   std::vector<BacktraceFrame> backtrace;  // Panic/Abort/HostError: innermost frame first
 
   bool ok() const { return outcome == Outcome::Ok; }
@@ -204,10 +229,10 @@ class Instance;
 struct HostResult {
   enum class Kind : uint8_t { Ok, Error, Abort, Throw, Propagate };
   Kind kind = Kind::Ok;
-  std::exception_ptr error;     // Error: travels through guest frames as an exception that only
-                                // catch_all / catch_all_ref can see, then comes back to the host
-  std::string message;          // Error/Abort: description
-  Tag tag;                      // Throw: raise a guest exception with this tag and payload
+  std::exception_ptr error;  // Error: travels through guest frames as an exception that only
+                             // catch_all / catch_all_ref can see, then comes back to the host
+  std::string message;       // Error/Abort: description
+  Tag tag;                   // Throw: raise a guest exception with this tag and payload
   std::vector<Value> payload;
   std::shared_ptr<const CallResult> propagated;  // Propagate: continue a nested call's panic,
                                                  // host error or abort outward unchanged
@@ -238,8 +263,8 @@ class HostContext {
   Instance* caller_;
 };
 
-using HostCallback =
-    std::function<HostResult(HostContext& ctx, std::span<const Value> args, std::span<Value> results)>;
+using HostCallback = std::function<HostResult(HostContext& ctx, std::span<const Value> args,
+                                              std::span<Value> results)>;
 
 // ---------------------------------------------------------------------------------------------
 // Modules
@@ -248,7 +273,7 @@ struct ImportDesc {
   std::string module;
   std::string name;
   ExternKind kind;
-  FuncType func_type;   // Func and Tag
+  FuncType func_type;  // Func and Tag
   TableType table;
   MemoryType memory;
   GlobalType global;
@@ -301,12 +326,14 @@ class Imports {
 // Stores and instances
 
 struct StoreLimits {
-  uint32_t max_call_depth = 20000;                 // wasm frames; beyond: stack_overflow
-  uint64_t max_value_stack_bytes = 64ull << 20;     // operand and locals storage
-  uint32_t max_memory_pages = kMaxPages;           // host-set maximum for every memory
+  uint32_t max_call_depth = 20000;               // wasm frames; beyond: stack_overflow
+  uint64_t max_value_stack_bytes = 64ull << 20;  // operand and locals storage
+  uint32_t max_memory_pages = kMaxPages;         // host-set maximum for every memory
   uint32_t max_table_elements = 10'000'000;
-  uint32_t max_host_nesting = 64;                  // guest -> host -> guest depth
-  std::chrono::nanoseconds cpu_time_per_call{0};   // 0: unlimited; beyond: cpu_limit
+  uint32_t max_host_nesting = 64;  // guest -> host -> guest depth
+  // 0: unlimited; beyond: cpu_limit. Counted from the executor's first look at the clock, after
+  // 4096 back-edges and calls, so short calls never read it.
+  std::chrono::nanoseconds cpu_time_per_call{0};
 };
 
 struct StoreOptions {
