@@ -171,34 +171,18 @@ struct Extern {
   Global global;
   Tag tag;
 
-  static Extern of(Function f) {
+  static Extern of(Function f) { return make(ExternKind::Func, &Extern::func, f); }
+  static Extern of(Table t) { return make(ExternKind::Table, &Extern::table, t); }
+  static Extern of(Memory m) { return make(ExternKind::Memory, &Extern::memory, m); }
+  static Extern of(Global g) { return make(ExternKind::Global, &Extern::global, g); }
+  static Extern of(Tag t) { return make(ExternKind::Tag, &Extern::tag, t); }
+
+ private:
+  template <class T>
+  static Extern make(ExternKind kind, T Extern::*member, T value) {
     Extern e;
-    e.kind = ExternKind::Func;
-    e.func = f;
-    return e;
-  }
-  static Extern of(Table t) {
-    Extern e;
-    e.kind = ExternKind::Table;
-    e.table = t;
-    return e;
-  }
-  static Extern of(Memory m) {
-    Extern e;
-    e.kind = ExternKind::Memory;
-    e.memory = m;
-    return e;
-  }
-  static Extern of(Global g) {
-    Extern e;
-    e.kind = ExternKind::Global;
-    e.global = g;
-    return e;
-  }
-  static Extern of(Tag t) {
-    Extern e;
-    e.kind = ExternKind::Tag;
-    e.tag = t;
+    e.kind = kind;
+    e.*member = value;
     return e;
   }
 };

@@ -364,16 +364,22 @@ TEST_F(ServerTest, ASlowWorkerDoesNotDelayAnother) {
   for (auto& f : slow) EXPECT_EQ(f.get().status, 200);
 }
 
-TEST(ServerOverload, OverloadedWorkerAnswers503) {
-  auto worker = std::make_shared<FakeWorker>("w");
-  worker->mutable_config().instances = 1;
-  worker->mutable_config().limits.max_queued_requests = 1;
+// A server on a loopback port, no admin listener, one worker "w" routed at "/".
+ServerConfig one_worker_config() {
   ServerConfig config;
   config.listen = {"127.0.0.1", 0};
   config.admin_enabled = false;
   config.workers.resize(1);
   config.workers[0].name = "w";
   config.routes = {{"/", "", "w"}};
+  return config;
+}
+
+TEST(ServerOverload, OverloadedWorkerAnswers503) {
+  auto worker = std::make_shared<FakeWorker>("w");
+  worker->mutable_config().instances = 1;
+  worker->mutable_config().limits.max_queued_requests = 1;
+  ServerConfig config = one_worker_config();
   auto server = Server::create(config, {worker});
   ASSERT_TRUE(server.ok()) << server.error().message;
   server.value()->start();
@@ -403,13 +409,8 @@ TEST(ServerOverload, OverloadedWorkerAnswers503) {
 // idle_timeout; a guest call longer than that is not a timeout.
 TEST(ServerTimeouts, IdleAndStalledConnectionsAreClosed) {
   auto worker = std::make_shared<FakeWorker>("w");
-  ServerConfig config;
-  config.listen = {"127.0.0.1", 0};
-  config.admin_enabled = false;
+  ServerConfig config = one_worker_config();
   config.idle_timeout = std::chrono::seconds(1);
-  config.workers.resize(1);
-  config.workers[0].name = "w";
-  config.routes = {{"/", "", "w"}};
   auto server = Server::create(config, {worker});
   ASSERT_TRUE(server.ok()) << server.error().message;
   server.value()->start();
@@ -452,12 +453,7 @@ TEST_F(ServerTest, GracefulShutdownFinishesInFlightRequests) {
 }
 
 TEST(ServerCreate, RejectsBadSetups) {
-  ServerConfig config;
-  config.listen = {"127.0.0.1", 0};
-  config.admin_enabled = false;
-  config.workers.resize(1);
-  config.workers[0].name = "w";
-  config.routes = {{"/", "", "w"}};
+  ServerConfig config = one_worker_config();
   EXPECT_FALSE(Server::create(config, {}).ok());
   auto worker = std::make_shared<FakeWorker>("w");
   auto bad_address = config;
