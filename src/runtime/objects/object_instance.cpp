@@ -8,16 +8,13 @@
 
 namespace rw::objects::detail {
 
+using runtime::detail::CallFailure;
+using runtime::detail::classify_failure;
+using runtime::detail::describe_outcome;
+
 namespace {
 
 constexpr std::string_view kSeeDocs = " (see docs/guest-abi.md and docs/durable-objects.md)";
-
-std::string describe(const CallResult& r) {
-  std::string s = to_string(r.outcome);
-  if (r.outcome == Outcome::Abort) s += std::string(" ") + to_string(r.trap);
-  if (!r.message.empty()) s += ": " + r.message;
-  return s;
-}
 
 Error object_error(Error::Kind kind, std::string message) {
   return Error{kind, std::move(message)};
@@ -210,7 +207,7 @@ Result<void> build_snapshot(NamespaceEnv& env) {
   if (!version || version->type() != FuncType{{}, {ValType::I32}})
     return init_error("rewind_abi_version must be a function () -> i32" + std::string(kSeeDocs));
   CallResult v = store.call(*version, {});
-  if (!v.ok()) return init_error("rewind_abi_version failed: " + describe(v));
+  if (!v.ok()) return init_error("rewind_abi_version failed: " + describe_outcome(v));
   if (v.values[0].as_i32() != runtime::detail::kAbiVersion)
     return init_error("object was built for rewind guest ABI version " +
                       std::to_string(v.values[0].as_i32()) + "; this runtime implements version " +
@@ -226,7 +223,7 @@ Result<void> build_snapshot(NamespaceEnv& env) {
   state->begin(nullptr);
   if (auto initialize = instance->get_function("_initialize")) {
     CallResult r = store.call(*initialize, {});
-    if (!r.ok()) return init_error("_initialize failed: " + describe(r));
+    if (!r.ok()) return init_error("_initialize failed: " + describe_outcome(r));
   }
   if (!env.config.init_export.empty()) {
     auto init = instance->get_function(env.config.init_export);
@@ -234,7 +231,7 @@ Result<void> build_snapshot(NamespaceEnv& env) {
       return init_error("init export " + env.config.init_export +
                         " is missing or not a function () -> ()");
     CallResult r = store.call(*init, {});
-    if (!r.ok()) return init_error(env.config.init_export + " failed: " + describe(r));
+    if (!r.ok()) return init_error(env.config.init_export + " failed: " + describe_outcome(r));
   }
   auto snapshot = Snapshot::capture(*instance);
   if (!snapshot) return snapshot.error();
@@ -287,7 +284,7 @@ Result<void> ObjectInstance::load(const std::optional<std::string>& failure_json
   }
   state_->failure_json.reset();
   flush_output();
-  if (!r.ok()) return object_error(Error::Kind::Other, name + " failed: " + describe(r));
+  if (!r.ok()) return object_error(Error::Kind::Other, name + " failed: " + describe_outcome(r));
   if (!committed)
     return object_error(Error::Kind::Other,
                         name + " could not commit its writes: " + committed.error().message);
@@ -337,34 +334,12 @@ ObjectCall ObjectInstance::call(const runtime::Request& request) {
   } else {
     // Described before recovery: a C++ panic's message is read by guest code from memory that
     // the rollback is about to undo.
-    FailureReport report = describe_failure(*instance_, r);
+    CallFailure failure = classify_failure(*instance_, r, *state_);
     bound.reset();  // storage goes back whatever the memory mode
-    record.outcome = r.outcome;
+    record.outcome = failure.outcome;
+    record.trap = failure.trap;
+    record.message = std::move(failure.message);
     record.backtrace = r.backtrace;
-    record.message = report.message;
-    switch (r.outcome) {
-      case Outcome::Panic:
-        if (state_->panic_message && report.guest_message.empty())
-          record.message = *state_->panic_message;
-        break;
-      case Outcome::Abort:
-        record.trap = report.kind;
-        if (r.trap == TrapKind::HostAbort && state_->guest_abort_message) {
-          record.trap = TrapKind::GuestAbort;
-          record.message = *state_->guest_abort_message;
-        } else if (state_->panic_message && report.guest_message.empty()) {
-          if (r.trap == TrapKind::Unreachable) record.trap = TrapKind::GuestAbort;
-          record.message = *state_->panic_message;
-        }
-        break;
-      case Outcome::Terminated:
-        record.outcome = Outcome::Abort;
-        record.trap = TrapKind::HostAbort;
-        record.message = "instance terminated";
-        break;
-      default: break;
-    }
-    if (record.message.empty()) record.message = describe(r);
   }
   record.generation = generation_;
   bool is_abort = record.outcome == Outcome::Abort || store_->terminated();

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "rewind/guest_support.h"
 #include "rewind/lifecycle.h"
 #include "runtime/guest/guest_memory.h"
 
@@ -325,6 +326,45 @@ std::vector<std::string_view> function_names() {
   std::vector<std::string_view> names;
   for (const FunctionSpec& spec : kFunctions) names.push_back(spec.name);
   return names;
+}
+
+std::string describe_outcome(const CallResult& r) {
+  std::string s = to_string(r.outcome);
+  if (r.outcome == Outcome::Abort) s += std::string(" ") + to_string(r.trap);
+  if (!r.message.empty()) s += ": " + r.message;
+  return s;
+}
+
+CallFailure classify_failure(Instance& instance, const CallResult& r, const CallState& state) {
+  FailureReport report = describe_failure(instance, r);
+  CallFailure f;
+  f.outcome = r.outcome;
+  f.message = report.message;
+  switch (r.outcome) {
+    case Outcome::Panic:
+      if (state.panic_message && report.guest_message.empty()) f.message = *state.panic_message;
+      break;
+    case Outcome::Abort:
+      f.trap = report.kind;
+      if (r.trap == TrapKind::HostAbort && state.guest_abort_message) {
+        f.trap = TrapKind::GuestAbort;
+        f.message = *state.guest_abort_message;
+      } else if (state.panic_message && report.guest_message.empty()) {
+        // rewind.panic_message before a trap: the guest's panic=abort path (Rust).
+        if (r.trap == TrapKind::Unreachable) f.trap = TrapKind::GuestAbort;
+        f.message = *state.panic_message;
+      }
+      break;
+    case Outcome::Terminated:
+      f.outcome = Outcome::Abort;
+      f.trap = TrapKind::HostAbort;
+      f.message = "instance terminated";
+      break;
+    case Outcome::Ok:
+    case Outcome::HostError: break;
+  }
+  if (f.message.empty()) f.message = describe_outcome(r);
+  return f;
 }
 
 }  // namespace rw::runtime::detail

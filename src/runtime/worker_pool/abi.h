@@ -61,6 +61,21 @@ Result<void> check_module(const Module& module);
 // Defines every `rewind` import in `imports` as host functions of `store` bound to `state`.
 void define_imports(Store& store, Imports& imports, std::shared_ptr<CallState> state);
 
+// "outcome[ trap]: message", for log lines and errors about a call.
+std::string describe_outcome(const CallResult& r);
+
+// How a failed call is reported: its outcome (a terminated store counts as an abort), trap kind
+// and message, with what the guest said through this ABI (rewind.abort, or rewind.panic_message
+// before a panic or a trap: a panic=abort language's path) preferred over what the engine and
+// describe_failure found. Must run before any rollback: a C++ panic's message is read from guest
+// memory.
+struct CallFailure {
+  Outcome outcome = Outcome::Abort;
+  std::optional<TrapKind> trap;  // aborts only
+  std::string message;
+};
+CallFailure classify_failure(Instance& instance, const CallResult& r, const CallState& state);
+
 // The names of the `rewind` imports of version 1.
 std::vector<std::string_view> function_names();
 

@@ -11,13 +11,6 @@ namespace rw::runtime::detail {
 
 namespace {
 
-std::string describe(const CallResult& r) {
-  std::string s = to_string(r.outcome);
-  if (r.outcome == Outcome::Abort) s += std::string(" ") + to_string(r.trap);
-  if (!r.message.empty()) s += ": " + r.message;
-  return s;
-}
-
 Error init_error(std::string message) {
   return Error{Error::Kind::Uninstantiable, std::move(message)};
 }
@@ -107,7 +100,7 @@ Result<void> PoolInstance::initialise_from_module() {
   if (!version || version->type() != FuncType{{}, {ValType::I32}})
     return init_error("rewind_abi_version must be a function () -> i32 (see docs/guest-abi.md)");
   CallResult v = store->call(*version, {});
-  if (!v.ok()) return init_error("rewind_abi_version failed: " + describe(v));
+  if (!v.ok()) return init_error("rewind_abi_version failed: " + describe_outcome(v));
   if (v.values[0].as_i32() != kAbiVersion)
     return init_error("worker was built for rewind guest ABI version " +
                       std::to_string(v.values[0].as_i32()) + "; this runtime implements version " +
@@ -121,7 +114,7 @@ Result<void> PoolInstance::initialise_from_module() {
   if (auto initialize = instance->get_function("_initialize")) {
     CallResult r = store->call(*initialize, {});
     flush_output();
-    if (!r.ok()) return init_error("_initialize failed: " + describe(r));
+    if (!r.ok()) return init_error("_initialize failed: " + describe_outcome(r));
   }
   if (!config.init_export.empty()) {
     auto init = instance->get_function(config.init_export);
@@ -130,7 +123,7 @@ Result<void> PoolInstance::initialise_from_module() {
                         " is missing or not a function () -> ()");
     CallResult r = store->call(*init, {});
     flush_output();
-    if (!r.ok()) return init_error(config.init_export + " failed: " + describe(r));
+    if (!r.ok()) return init_error(config.init_export + " failed: " + describe_outcome(r));
   }
 
   // This instance's post-initialisation state is what every reset returns to; the first one
@@ -186,7 +179,7 @@ Result<void> PoolInstance::reset(const std::string& failure_json) {
   flush_output();
   if (r.ok()) return {};
   // A reinit that fails leaves no trustworthy state: back to the snapshot, without it.
-  emit("error", "log", env_->config.reinit_export + " failed after reset: " + describe(r));
+  emit("error", "log", env_->config.reinit_export + " failed after reset: " + describe_outcome(r));
   lifecycle_->reset();
   return {};
 }
@@ -227,35 +220,11 @@ RunResult PoolInstance::run(const Request& request, bool checkpoint) {
     return result;
   }
 
-  FailureReport report = describe_failure(*instance_, r);
-  result.outcome = r.outcome;
+  CallFailure failure = classify_failure(*instance_, r, *state_);
+  result.outcome = failure.outcome;
+  result.trap = failure.trap;
+  result.message = std::move(failure.message);
   result.backtrace = r.backtrace;
-  result.message = report.message;
-  switch (r.outcome) {
-    case Outcome::Panic:
-      if (state_->panic_message && report.guest_message.empty())
-        result.message = *state_->panic_message;
-      break;
-    case Outcome::HostError: break;
-    case Outcome::Abort:
-      result.trap = report.kind;
-      if (r.trap == TrapKind::HostAbort && state_->guest_abort_message) {
-        result.trap = TrapKind::GuestAbort;
-        result.message = *state_->guest_abort_message;
-      } else if (state_->panic_message && report.guest_message.empty()) {
-        // rewind.panic_message before a trap: the guest's panic=abort path (Rust).
-        if (r.trap == TrapKind::Unreachable) result.trap = TrapKind::GuestAbort;
-        result.message = *state_->panic_message;
-      }
-      break;
-    case Outcome::Terminated:
-      result.outcome = Outcome::Abort;
-      result.trap = TrapKind::HostAbort;
-      result.message = "instance terminated";
-      break;
-    case Outcome::Ok: break;
-  }
-  if (result.message.empty()) result.message = describe(r);
   result.needs_recovery = store_->terminated() || result.outcome == Outcome::Abort;
   request_id_.clear();
   return result;
