@@ -8,6 +8,7 @@
 
 #include "rewind/objects.h"
 #include "runtime/objects/object_instance.h"
+#include "runtime/worker_pool/responses.h"
 
 namespace rw::objects {
 
@@ -56,12 +57,10 @@ class NamespaceWorker final : public runtime::Worker {
     auto [id, rest] = split_target(request.target);
     if (!id) {
       runtime::HandleResult result;
-      result.response.status = 400;
-      result.response.headers = {{"content-type", "application/json"}};
-      nlohmann::json body{{"error", "bad_object_id"},
-                          {"request_id", request.request_id},
-                          {"message", "expected /<object id>/<path>, with the id percent-encoded"}};
-      result.response.body = body.dump() + "\n";
+      result.response = runtime::json_response(
+          400, {{"error", "bad_object_id"},
+                {"request_id", request.request_id},
+                {"message", "expected /<object id>/<path>, with the id percent-encoded"}});
       return result;
     }
     runtime::Request routed = request;  // the guest sees the path below the object
