@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "../common/kill_child.h"
 #include "rewind/durable.h"
 #include "test_util.h"
 
@@ -100,33 +101,19 @@ TEST(CrashTest, AcknowledgedWritesSurviveSigkillAndNoTransactionIsPartial) {
   std::map<uint32_t, uint32_t> acked_max;
   uint64_t total_acks = 0;
   for (int round = 0; round < rounds; ++round) {
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    pid_t child = fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      close(fds[0]);
-      run_writer(path, fds[1], /*group_commit=*/round % 2 == 0);
-    }
-    close(fds[1]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % max_ms));
-    ASSERT_EQ(kill(child, SIGKILL), 0);
-    int status = 0;
-    ASSERT_EQ(waitpid(child, &status, 0), child);
-    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-        << "the writer exited on its own with status " << status << " in round " << round;
+    SCOPED_TRACE(::testing::Message() << "round " << round);
+    auto acks = rw::testing::records_until_killed<Ack>(
+        [&](int fd) { run_writer(path, fd, /*group_commit=*/round % 2 == 0); },
+        std::chrono::milliseconds(rng() % max_ms));
+    if (::testing::Test::HasFailure()) return;
 
     // Every acknowledgement written before the kill is still in the pipe.
     std::set<std::pair<uint32_t, uint32_t>> acked;
-    Ack ack;
-    ssize_t n;
-    while ((n = read(fds[0], &ack, sizeof ack)) == sizeof ack) {
+    for (const Ack& ack : acks) {
       acked.insert({ack.object, ack.seq});
       auto [it, fresh] = acked_max.try_emplace(ack.object, ack.seq);
       if (!fresh) it->second = std::max(it->second, ack.seq);
     }
-    ASSERT_EQ(n, 0) << "torn acknowledgement";
-    close(fds[0]);
     total_acks += acked.size();
 
     StorageOptions options;

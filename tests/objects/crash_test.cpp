@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/kill_child.h"
 #include "objects_test_util.h"
 #include "rewind/objects.h"
 
@@ -77,26 +78,12 @@ TEST(ObjectCrashTest, AcknowledgedResponsesSurviveSigkill) {
   std::map<int32_t, int32_t> acked;  // object -> highest balance acknowledged
   size_t total_acks = 0;
   for (int round = 0; round < rounds; ++round) {
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    pid_t child = fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      close(fds[0]);
-      serve(db, fds[1]);
-    }
-    close(fds[1]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 300));
-    kill(child, SIGKILL);
-    int status = 0;
-    waitpid(child, &status, 0);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "child exited by itself with " << WEXITSTATUS(status);
-    Ack ack;
-    while (read(fds[0], &ack, sizeof ack) == sizeof ack) {
-      acked[ack.object] = std::max(acked[ack.object], ack.balance);
-      ++total_acks;
-    }
-    close(fds[0]);
+    SCOPED_TRACE(::testing::Message() << "round " << round);
+    auto acks = rw::testing::records_until_killed<Ack>(
+        [&](int fd) { serve(db, fd); }, std::chrono::milliseconds(100 + rng() % 300));
+    if (::testing::Test::HasFailure()) return;
+    for (const Ack& ack : acks) acked[ack.object] = std::max(acked[ack.object], ack.balance);
+    total_acks += acks.size();
 
     durable::StorageOptions options;
     options.path = db;
