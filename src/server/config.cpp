@@ -52,6 +52,14 @@ class TableReader {
     fail(*node, key, "expected a string");
   }
 
+  // A string the table must have, and not empty.
+  std::string required_string(std::string_view key) {
+    auto v = string(key);
+    if (!v) fail_missing(key);
+    if (v->empty()) fail(*table_.get(key), key, "must not be empty");
+    return *v;
+  }
+
   std::optional<int64_t> integer(std::string_view key, int64_t min, int64_t max) {
     const toml::node* node = table_.get(key);
     if (!node) return std::nullopt;
@@ -175,16 +183,10 @@ runtime::WorkerConfig parse_worker(const toml::table& table, size_t index,
            "cpu_ms", "max_memory_mb", "max_body_kb", "max_queue", "init_export", "reinit_export",
            "env"});
   runtime::WorkerConfig w;
-  auto name = r.string("name");
-  if (!name) r.fail_missing("name");
-  if (name->empty()) r.fail(*table.get("name"), "name", "must not be empty");
-  w.name = *name;
+  w.name = r.required_string("name");
   // From here on, errors name the worker rather than its position.
   TableReader named(table, "[[worker]] '" + w.name + "' ");
-  auto module = named.string("module");
-  if (!module) named.fail_missing("module");
-  if (module->empty()) named.fail(*table.get("module"), "module", "must not be empty");
-  w.module_path = absolute_to(base_dir, *module);
+  w.module_path = absolute_to(base_dir, named.required_string("module"));
   if (auto v = named.integer("instances", 0, 4096)) w.instances = static_cast<uint32_t>(*v);
   parse_recovery_and_limits(named, table, w);
   if (auto v = named.integer("max_queue", 1, 1 << 24))
@@ -197,20 +199,14 @@ objects::NamespaceConfig parse_durable_object(const toml::table& table, size_t i
                                               const std::filesystem::path& base_dir,
                                               RouteConfig& route) {
   TableReader r(table, "[[durable_object]] #" + std::to_string(index + 1) + " ");
-  r.allow({"name", "module", "database", "path", "on_panic", "on_abort",
-           "max_consecutive_failures", "cpu_ms", "max_memory_mb", "max_body_kb", "max_queue",
-           "max_queue_per_object", "idle_timeout_s", "max_live_objects", "concurrency",
-           "init_export", "reinit_export", "env"});
+  r.allow({"name", "module", "database", "path", "on_panic", "on_abort", "max_consecutive_failures",
+           "cpu_ms", "max_memory_mb", "max_body_kb", "max_queue", "max_queue_per_object",
+           "idle_timeout_s", "max_live_objects", "concurrency", "init_export", "reinit_export",
+           "env"});
   objects::NamespaceConfig ns;
-  auto name = r.string("name");
-  if (!name) r.fail_missing("name");
-  if (name->empty()) r.fail(*table.get("name"), "name", "must not be empty");
-  ns.name = *name;
+  ns.name = r.required_string("name");
   TableReader named(table, "[[durable_object]] '" + ns.name + "' ");
-  auto module = named.string("module");
-  if (!module) named.fail_missing("module");
-  if (module->empty()) named.fail(*table.get("module"), "module", "must not be empty");
-  ns.module_path = absolute_to(base_dir, *module);
+  ns.module_path = absolute_to(base_dir, named.required_string("module"));
   // Storage must outlive the process: by default next to the configuration, named after the
   // namespace.
   ns.db_path = absolute_to(base_dir, named.string("database").value_or(ns.name + ".db"));
