@@ -154,13 +154,12 @@ TEST(HostFunctions, ThrowIsCatchableByTheGuest) {
 
 TEST(Panics, PayloadTagAndBacktrace) {
   Store store;
-  auto module = load_with_names(R"(
+  auto module = load(R"(
 (module
   (tag $boom (export "boom") (param i32 i64))
   (func $thrower (throw $boom (i32.const 7) (i64.const -9)))
   (func (export "f") (call $thrower)))
-)",
-                                {{0, "thrower"}});
+)");
   ASSERT_NE(module, nullptr);
   Instance* inst = store.instantiate(module, {}).value();
   CallResult r = call(store, inst, "f");

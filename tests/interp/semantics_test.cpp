@@ -175,13 +175,12 @@ TEST(Traps, EveryKindHasItsMessage) {
 
 TEST(Traps, BacktraceNamesFunctionsInnermostFirst) {
   Store store(spec_options());
-  auto module = load_with_names(R"(
+  auto module = load(R"(
 (module
   (func $inner (unreachable))
   (func $middle (call $inner))
   (func (export "outer") (call $middle)))
-)",
-                                {{0, "inner"}, {1, "middle"}});
+)");
   ASSERT_NE(module, nullptr);
   Instance* inst = store.instantiate(module, {}).value();
   CallResult r = call(store, inst, "outer");

@@ -12,6 +12,7 @@
 
 namespace rw::testing {
 
+// Functions, locals and globals are named after their identifiers (Module::from_text).
 inline std::shared_ptr<const Module> load(std::string_view wat) {
   auto r = Module::from_text(wat);
   if (!r.ok()) {
@@ -19,45 +20,6 @@ inline std::shared_ptr<const Module> load(std::string_view wat) {
     return nullptr;
   }
   return r.value();
-}
-
-// Text -> binary with a name section listing the given function names appended (the text
-// encoder, like the reference interpreter, emits none).
-inline std::shared_ptr<const Module> load_with_names(
-    std::string_view wat, const std::vector<std::pair<uint32_t, std::string>>& names) {
-  auto binary = wasm::wat_to_binary(wat);
-  if (!binary.ok()) {
-    ADD_FAILURE() << binary.error().to_string();
-    return nullptr;
-  }
-  std::vector<uint8_t> bytes = binary.value();
-  auto leb = [](std::vector<uint8_t>& v, uint32_t x) {
-    do {
-      uint8_t b = x & 0x7f;
-      x >>= 7;
-      if (x) b |= 0x80;
-      v.push_back(b);
-    } while (x);
-  };
-  std::vector<uint8_t> map;
-  leb(map, static_cast<uint32_t>(names.size()));
-  for (const auto& [index, name] : names) {
-    leb(map, index);
-    leb(map, static_cast<uint32_t>(name.size()));
-    map.insert(map.end(), name.begin(), name.end());
-  }
-  std::vector<uint8_t> contents = {4, 'n', 'a', 'm', 'e', 1};
-  leb(contents, static_cast<uint32_t>(map.size()));
-  contents.insert(contents.end(), map.begin(), map.end());
-  bytes.push_back(0);
-  leb(bytes, static_cast<uint32_t>(contents.size()));
-  bytes.insert(bytes.end(), contents.begin(), contents.end());
-  auto module = Module::from_binary(bytes);
-  if (!module.ok()) {
-    ADD_FAILURE() << module.error().to_string();
-    return nullptr;
-  }
-  return module.value();
 }
 
 inline Instance* instantiate(Store& store, std::string_view wat, const Imports& imports = {}) {
