@@ -84,7 +84,6 @@ int64_t MemoryInst::grow(uint64_t delta_pages) {
 // Compiled modules
 
 CompiledModule::CompiledModule(wasm::Module m) : ir(std::move(m)) {
-  funcs = std::make_unique<std::atomic<CompiledFunc*>[]>(ir.functions.size());
   code = std::make_unique<CompiledFunc[]>(ir.functions.size());
   for (const auto& [index, name] : ir.names.globals) {
     if (name == "__stack_pointer" && index < ir.total_globals()) {
@@ -112,9 +111,8 @@ CompiledModule::~CompiledModule() = default;
 
 CompiledFunc* CompiledModule::get(uint32_t defined_index) {
   std::lock_guard<std::mutex> lock(compile_mutex);
-  CompiledFunc* existing = funcs[defined_index].load(std::memory_order_acquire);
-  if (existing) return existing;
   CompiledFunc& cf = code[defined_index];
+  if (cf.ready.load(std::memory_order_acquire)) return &cf;
   std::string error;
   if (!compile_function(ir, defined_index, cf, error, code.get(), fuse)) {
     cf.code.clear();  // a later call tries again (and fails the same way)
@@ -123,7 +121,6 @@ CompiledFunc* CompiledModule::get(uint32_t defined_index) {
     return nullptr;
   }
   cf.ready.store(true, std::memory_order_release);
-  funcs[defined_index].store(&cf, std::memory_order_release);
   return &cf;
 }
 
@@ -739,7 +736,7 @@ Result<Instance*> instantiate_module(Store& store, std::shared_ptr<const Module>
     f->type_id = inst.type_ids[m.functions[i]];
     f->instance = &inst;
     f->func_index = m.num_imported_funcs + i;
-    f->code_slot = &module->compiled().funcs[i];
+    f->code = &module->compiled().code[i];
     inst.funcs.push_back(f);
   }
   for (const TableType& tt : m.tables) {

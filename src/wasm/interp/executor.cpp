@@ -227,8 +227,7 @@ inline bool page_write_unrecorded(const uint32_t* stamps, uint32_t epoch, uint64
 }
 
 CompiledFunc* code_of(FuncInst* f) {
-  CompiledFunc* c = f->code_slot->load(std::memory_order_acquire);
-  if (c) return c;
+  if (f->code->ready.load(std::memory_order_acquire)) return f->code;
   const wasm::Module* ir = f->instance->ir;
   return f->instance->module->compiled().get(f->func_index - ir->num_imported_funcs);
 }
@@ -380,8 +379,8 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
 
 enter_guest : {
   // `callee` is a guest function, `nfp` its frame base with the arguments in place.
-  CompiledFunc* cc = callee->code_slot->load(std::memory_order_acquire);
-  if (!cc) {
+  CompiledFunc* cc = callee->code;
+  if (__builtin_expect(!cc->ready.load(std::memory_order_acquire), 0)) {
     cc = code_of(callee);
     if (!cc) {
       if (fr >= entry_fr) fr->pc = pc;
@@ -1453,8 +1452,8 @@ std::vector<BacktraceFrame> resolve_backtrace(const std::vector<RawBacktraceFram
     } else {
       f.func_index = r.func->func_index;
       f.name = r.func->instance->ir->function_name(r.func->func_index);
-      CompiledFunc* c = r.func->code_slot->load(std::memory_order_acquire);
-      if (c) f.offset = c->byte_offset_at(r.code_pos);
+      CompiledFunc* c = r.func->code;
+      if (c->ready.load(std::memory_order_acquire)) f.offset = c->byte_offset_at(r.code_pos);
     }
     bt.push_back(std::move(f));
   }

@@ -33,8 +33,8 @@ struct FuncInst {
   StoreImpl* store = nullptr;
   // Guest functions:
   InstanceImpl* instance = nullptr;
-  uint32_t func_index = 0;                          // in the defining module's index space
-  std::atomic<CompiledFunc*>* code_slot = nullptr;  // published once per Module
+  uint32_t func_index = 0;       // in the defining module's index space
+  CompiledFunc* code = nullptr;  // the module's, compiled on first call (CompiledFunc::ready)
   // Host functions:
   HostCallback host;
   std::string host_name;
@@ -139,8 +139,6 @@ struct ExnObject {
 // Per-module compiled state, shared by all instances of the module in all stores.
 struct CompiledModule {
   wasm::Module ir;
-  // One slot per defined function; null until the function is first called.
-  std::unique_ptr<std::atomic<CompiledFunc*>[]> funcs;
   std::mutex compile_mutex;
   // The code of every defined function, at a fixed address from the start (compiled code calls
   // through these addresses); filled in under compile_mutex on first call.
