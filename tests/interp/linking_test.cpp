@@ -1,8 +1,6 @@
 // Instantiation and linking: imports and exports across instances, segment initialisation,
 // lazy compilation.
 
-#include <chrono>
-
 #include "test_util.h"
 #include "wasm/common/module.h"
 #include "wasm/interp/compiler.h"
@@ -202,11 +200,9 @@ TEST(LazyCompilation, FunctionsAreTranslatedOnFirstCallOnly) {
   ASSERT_TRUE(loaded.ok()) << loaded.error().to_string();
   std::shared_ptr<const Module> module = loaded.value();
   Store store;
-  auto start = std::chrono::steady_clock::now();
+  // Instantiation translates nothing (its time is measured in bench/engine_bench).
   auto inst = store.instantiate(module, {});
-  auto elapsed = std::chrono::steady_clock::now() - start;
   ASSERT_TRUE(inst.ok());
-  EXPECT_LT(elapsed, std::chrono::milliseconds(20));  // target: under 1 ms in release builds
   internal::CompiledModule& compiled = module->compiled();
   for (uint32_t i = 0; i < 1024; ++i) EXPECT_FALSE(compiled.code[i].ready.load());
   ASSERT_TRUE(call(store, inst.value(), "f").ok());

@@ -3,6 +3,7 @@
 // tested on its own (routing, limits, failures, logs, shutdown).
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -10,9 +11,11 @@
 
 namespace rw::server::testing {
 
-// How long /slow takes. Tests compare other requests' times with it, so it is long enough for
-// loaded machines and sanitizer builds.
+// How long /slow takes unless a test holds it (hold_slow): long enough that timeouts and shutdown
+// are tested against a call that is really in progress.
 constexpr auto kSlow = std::chrono::milliseconds(1000);
+// A held /slow call still ends after this, so a test that fails before releasing it cannot hang.
+constexpr auto kHeldSlowLimit = std::chrono::seconds(60);
 
 class FakeWorker : public runtime::Worker {
  public:
@@ -32,7 +35,12 @@ class FakeWorker : public runtime::Worker {
       last_request_ = request;
     }
     if (path.ends_with("/slow")) {
-      std::this_thread::sleep_for(kSlow);
+      std::unique_lock lock(mu_);
+      if (slow_held_) {
+        slow_released_.wait_for(lock, kHeldSlowLimit, [&] { return !slow_held_; });
+      } else {
+        slow_released_.wait_for(lock, kSlow, [] { return false; });
+      }
       result.response.body = "slow done";
     } else if (path.ends_with("/panic")) {
       result.response.status = 500;
@@ -73,6 +81,20 @@ class FakeWorker : public runtime::Worker {
 
   runtime::WorkerConfig& mutable_config() { return config_; }
 
+  // While held, /slow calls last until release_slow(): tests then show that other requests are
+  // answered during a slow call by the order of events rather than by timing them.
+  void hold_slow() {
+    std::lock_guard lock(mu_);
+    slow_held_ = true;
+  }
+  void release_slow() {
+    {
+      std::lock_guard lock(mu_);
+      slow_held_ = false;
+    }
+    slow_released_.notify_all();
+  }
+
   runtime::Request last_request() {
     std::lock_guard lock(mu_);
     return last_request_;
@@ -101,6 +123,8 @@ class FakeWorker : public runtime::Worker {
 
   runtime::WorkerConfig config_;
   std::mutex mu_;
+  std::condition_variable slow_released_;
+  bool slow_held_ = false;
   runtime::Request last_request_;
   std::atomic<int> counter_{0};
 };
