@@ -103,7 +103,8 @@ struct StorageStats {
   uint64_t rollbacks = 0;
   uint64_t batches = 0;  // SQLite transactions the writes were committed in
   uint64_t failed_commits = 0;
-  uint64_t queued = 0;  // calls waiting for a batch right now (a gauge)
+  uint64_t queued = 0;      // calls waiting for a batch right now (a gauge)
+  uint64_t committing = 0;  // calls in the batch being written right now (a gauge)
 };
 
 class Storage;

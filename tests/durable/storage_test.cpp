@@ -616,16 +616,20 @@ TEST(GroupCommitTest, OneFailingCallDoesNotFailTheRestOfItsBatch) {
       *ok = tx.commit().ok();
     });
   };
-  auto wait_for_queue = [&](uint64_t n) {
-    for (int i = 0; i < 5000 && storage->stats().queued != n; ++i)
+  auto wait_for = [&](uint64_t committing, uint64_t queued) {
+    for (int i = 0; i < 20000; ++i) {
+      StorageStats s = storage->stats();
+      if (s.committing == committing && s.queued == queued) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    ASSERT_EQ(storage->stats().queued, n);
+    }
+    ASSERT_EQ(storage->stats().committing, committing);
+    ASSERT_EQ(storage->stats().queued, queued);
   };
+  auto wait_for_queue = [&](uint64_t n) { wait_for(1, n); };
   bool first_ok = false, big_ok = true, small_ok = false;
   std::thread first = commit_in_thread("a", "first", 10, &first_ok);
-  // The leader took its batch (the queue is empty again) and is blocked in BEGIN.
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  wait_for_queue(0);
+  // The leader took its batch of one and is blocked in BEGIN.
+  wait_for(1, 0);
   std::thread big = commit_in_thread("b", "big", 300 << 10, &big_ok);
   wait_for_queue(1);
   std::thread small = commit_in_thread("c", "small", 10, &small_ok);
@@ -643,6 +647,7 @@ TEST(GroupCommitTest, OneFailingCallDoesNotFailTheRestOfItsBatch) {
   EXPECT_EQ(stats.batches, 2u);
   EXPECT_EQ(stats.commits, 2u);
   EXPECT_EQ(stats.failed_commits, 1u);
+  EXPECT_EQ(stats.committing, 0u);
   EXPECT_EQ(storage->begin("b").get("big"), std::nullopt);
   EXPECT_EQ(storage->begin("c").get("small"), Bytes(10, 'v'));
 }

@@ -51,6 +51,7 @@ struct StorageImpl {
   std::mutex queue_mutex;
   std::deque<PendingCommit*> queue;
   bool leader_active = false;
+  size_t batch_being_committed = 0;  // size of the leader's batch while leader_active
 
   std::atomic<uint64_t> commits{0}, empty_commits{0}, rollbacks{0}, batches{0}, failed{0};
 
@@ -173,10 +174,12 @@ struct StorageImpl {
       size_t n = std::min(queue.size(), std::max<size_t>(options.max_batch, 1));
       batch.assign(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
       queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
+      batch_being_committed = n;
       lock.unlock();
       commit_batch(batch);
       lock.lock();
       leader_active = false;
+      batch_being_committed = 0;
       // Notified under the lock: a waiter returns (and destroys its PendingCommit) only after
       // re-acquiring it.
       for (PendingCommit* q : batch) {
@@ -481,6 +484,7 @@ StorageStats Storage::stats() const {
   {
     std::lock_guard lock(impl_->queue_mutex);
     s.queued = impl_->queue.size();
+    s.committing = impl_->batch_being_committed;
   }
   return s;
 }
