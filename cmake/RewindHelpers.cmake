@@ -19,5 +19,5 @@ function(rewind_test_suite part)
   target_compile_definitions(${part}_tests PRIVATE
     REWIND_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     REWIND_BINARY_DIR="${PROJECT_BINARY_DIR}")
-  gtest_discover_tests(${part}_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS unit)
+  gtest_discover_tests(${part}_tests DISCOVERY_TIMEOUT 60 NO_PRETTY_VALUES PROPERTIES LABELS unit)
 endfunction()
