@@ -373,6 +373,10 @@ class Compiler {
     prev_start_ = kNone;
     last_dst_pos_ = kNone;
   }
+  // Branch targets are stored relative to the word that holds them, so the executor finds the
+  // target from pc alone and keeps no register for the start of the code (nor reloads one after
+  // every call and return).
+  void set_target(uint32_t word_pos, uint32_t target) { out_.code[word_pos] = target - word_pos; }
   void scratch_word(uint32_t scratch_index) {
     scratch_refs_.push_back(pos());
     word(scratch_index);
@@ -674,7 +678,7 @@ class Compiler {
   void target_word(uint32_t target_index) {
     Ctrl& t = ctrls_[target_index];
     if (t.kind == CtrlKind::Loop) {
-      word(t.loop_start);
+      word(t.loop_start - pos());  // relative to the word itself (see set_target)
     } else {
       t.fixups.push_back(pos());
       word(0);
@@ -937,9 +941,9 @@ void Compiler::end_block() {
   }
   uint32_t end_pos = pos();
   bind_here();
-  for (uint32_t f : c.fixups) out_.code[f] = end_pos;
+  for (uint32_t f : c.fixups) set_target(f, end_pos);
   for (uint32_t h : c.handler_fixups) out_.handlers[h].target = end_pos;
-  if (c.else_fixup != kNone) out_.code[c.else_fixup] = end_pos;
+  if (c.else_fixup != kNone) set_target(c.else_fixup, end_pos);
   scratch_top_ -= c.scratch_count;
   if (c.exn_local != kNone) --open_tries_;
   ctrls_.pop_back();
@@ -1069,7 +1073,7 @@ bool Compiler::handle(const wasm::Instr& in) {
         word(0);
       }
       bind_here();
-      out_.code[c.else_fixup] = pos();
+      set_target(c.else_fixup, pos());
       c.else_fixup = kNone;
       set_height(c.base);
       for (uint32_t i = 0; i < c.n_params; ++i) {
@@ -1173,7 +1177,7 @@ bool Compiler::handle(const wasm::Instr& in) {
         word(0);
         emit_branch(t);
         bind_here();
-        out_.code[skip] = pos();
+        set_target(skip, pos());
       } else {
         emit_cond_jump(cond);
         target_word(t);
@@ -1210,13 +1214,13 @@ bool Compiler::handle(const wasm::Instr& in) {
         auto it = std::find_if(stub_for_label.begin(), stub_for_label.end(),
                                [&](const auto& p) { return p.first == l; });
         if (it != stub_for_label.end()) {
-          out_.code[word_pos] = it->second;
+          set_target(word_pos, it->second);
           continue;
         }
         bind_here();
         uint32_t stub = pos();
         stub_for_label.emplace_back(l, stub);
-        out_.code[word_pos] = stub;
+        set_target(word_pos, stub);
         emit_branch(ctrl_index_of_label(l));
       }
       set_unreachable();

@@ -318,8 +318,6 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
 
   FuncInst* callee = entry_func;
   uint64_t* nfp = entry_fp;
-  CompiledFunc* code = nullptr;
-  const uint32_t* code_base = nullptr;
   const uint32_t* pc = nullptr;
   uint64_t* fp = nullptr;
   InstanceImpl* inst = nullptr;
@@ -356,15 +354,16 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
   } while (0)
 // A taken branch. Loops have no check instruction of their own: every iteration of a loop takes a
 // backward branch, which counts a tick, so an endless loop still sees interrupts and deadlines.
-#define BRANCH(target)                          \
-  do {                                          \
-    const uint32_t* to_ = code_base + (target); \
-    if (to_ <= pc && --ticks <= 0) {            \
-      pc = to_;                                 \
-      goto check_ticks;                         \
-    }                                           \
-    pc = to_;                                   \
-    NEXT();                                     \
+// `word` indexes the instruction's target word, which holds the target relative to itself.
+#define BRANCH(word)                                                      \
+  do {                                                                    \
+    const uint32_t* to_ = pc + (word) + static_cast<int32_t>(pc[(word)]); \
+    if (to_ <= pc && --ticks <= 0) {                                      \
+      pc = to_;                                                           \
+      goto check_ticks;                                                   \
+    }                                                                     \
+    pc = to_;                                                             \
+    NEXT();                                                               \
   } while (0)
 #define TRAP(kind, msg)        \
   do {                         \
@@ -398,9 +397,7 @@ enter_guest : {
   ZERO_LOCALS(nfp, cc);
   if (!tail) ++fr;
   *fr = Frame{callee, cc, nfp, nullptr};
-  code = cc;
-  code_base = cc->code.data();
-  pc = code_base;
+  pc = cc->code.data();
   fp = nfp;
   if (callee->instance != inst) {
     inst = callee->instance;
@@ -489,20 +486,20 @@ L_Const64:
   pc += 4;
   NEXT();
 L_Jump:
-  BRANCH(pc[1]);
+  BRANCH(1);
 L_JumpIf:
-  if (static_cast<uint32_t>(fp[pc[1]]) != 0) BRANCH(pc[2]);
+  if (static_cast<uint32_t>(fp[pc[1]]) != 0) BRANCH(2);
   pc += 3;
   NEXT();
 L_JumpUnless:
-  if (static_cast<uint32_t>(fp[pc[1]]) == 0) BRANCH(pc[2]);
+  if (static_cast<uint32_t>(fp[pc[1]]) == 0) BRANCH(2);
   pc += 3;
   NEXT();
 L_JumpTable : {
   uint32_t i = static_cast<uint32_t>(fp[pc[1]]);
   uint32_t n = pc[2];
   if (i > n) i = n;
-  BRANCH(pc[3 + i]);
+  BRANCH(3 + i);
 }
 L_SelectOp:
   fp[pc[1]] = static_cast<uint32_t>(fp[pc[4]]) != 0 ? fp[pc[2]] : fp[pc[3]];
@@ -533,9 +530,7 @@ L_CallDirect : {
   ZERO_LOCALS(new_fp, cc);
   ++fr;
   *fr = Frame{inst->funcs[pc[1]], cc, new_fp, nullptr};
-  code = cc;
-  code_base = cc->code.data();
-  pc = code_base;
+  pc = cc->code.data();
   fp = new_fp;
   if (--ticks <= 0) goto check_ticks;
   NEXT();
@@ -602,8 +597,6 @@ L_Ret : {
     return Status::Ok;
   }
   Frame& caller = *fr;
-  code = caller.code;
-  code_base = code->code.data();
   fp = caller.fp;
   pc = caller.pc;
   pc += 5;
@@ -659,10 +652,8 @@ throw_exn : {
       }
       if (h.push_ref) dst[n] = reinterpret_cast<uint64_t>(exn);
       if (h.exn_slot != UINT32_MAX) f.fp[h.exn_slot] = reinterpret_cast<uint64_t>(exn);
-      code = c;
-      code_base = c->code.data();
       fp = f.fp;
-      pc = code_base + h.target;
+      pc = c->code.data() + h.target;
       inst = f.func->instance;
       RELOAD_MEM();
       exn->unwound = std::move(out.backtrace);
@@ -874,7 +865,7 @@ L_RefFunc:
     if (ea + sizeof(T) > mem_size) goto oob;                                               \
     T v;                                                                                   \
     std::memcpy(&v, mem + ea, sizeof(T));                                                  \
-    if (test) BRANCH(pc[4]);                                                               \
+    if (test) BRANCH(4);                                                                   \
     pc += 5;                                                                               \
     NEXT();                                                                                \
   }
@@ -995,14 +986,14 @@ L_MemoryFill : {
   L_JumpIf##name : {                               \
     uint32_t a = static_cast<uint32_t>(fp[pc[1]]); \
     uint32_t b = static_cast<uint32_t>(fp[pc[2]]); \
-    if (cond) BRANCH(pc[3]);                       \
+    if (cond) BRANCH(3);                           \
     pc += 4;                                       \
     NEXT();                                        \
   }                                                \
   L_JumpIf##name##Imm : {                          \
     uint32_t a = static_cast<uint32_t>(fp[pc[1]]); \
     uint32_t b = pc[2];                            \
-    if (cond) BRANCH(pc[3]);                       \
+    if (cond) BRANCH(3);                           \
     pc += 4;                                       \
     NEXT();                                        \
   }                                                \
@@ -1032,14 +1023,14 @@ L_MemoryFill : {
   L_JumpIf##name : {                                                      \
     uint64_t a = fp[pc[1]];                                               \
     uint64_t b = fp[pc[2]];                                               \
-    if (cond) BRANCH(pc[3]);                                              \
+    if (cond) BRANCH(3);                                                  \
     pc += 4;                                                              \
     NEXT();                                                               \
   }                                                                       \
   L_JumpIf##name##Imm : {                                                 \
     uint64_t a = fp[pc[1]];                                               \
     uint64_t b = static_cast<uint64_t>(static_cast<int64_t>(S32(pc[2]))); \
-    if (cond) BRANCH(pc[3]);                                              \
+    if (cond) BRANCH(3);                                                  \
     pc += 4;                                                              \
     NEXT();                                                               \
   }                                                                       \
@@ -1167,7 +1158,7 @@ L_I32XorMulImm:
     T a = static_cast<T>(fp[pc[2]]) + (b_expr);   \
     fp[pc[1]] = a;                                \
     [[maybe_unused]] T b = (c_expr);              \
-    if (cond) BRANCH(pc[5]);                      \
+    if (cond) BRANCH(5);                          \
     pc += 6;                                      \
     NEXT();                                       \
   }
@@ -1225,11 +1216,11 @@ L_I32XorMulImm:
   DIV_IMM(I64RemU, uint64_t, a % b)
 #undef DIV_IMM
 L_JumpIfI64Eqz:
-  if (fp[pc[1]] == 0) BRANCH(pc[2]);
+  if (fp[pc[1]] == 0) BRANCH(2);
   pc += 3;
   NEXT();
 L_JumpIfI64Nez:
-  if (fp[pc[1]] != 0) BRANCH(pc[2]);
+  if (fp[pc[1]] != 0) BRANCH(2);
   pc += 3;
   NEXT();
 
