@@ -872,6 +872,7 @@ class Compiler {
 bool Compiler::run(std::string& error) {
   const wasm::FunctionBody& body = m_.codes[defined_index_];
   const FuncType& type = m_.types[m_.functions[defined_index_]];
+  out_.func_index = m_.num_imported_funcs + defined_index_;
   out_.num_params = static_cast<uint32_t>(type.params.size());
   out_.num_results = num_results_ = static_cast<uint32_t>(type.results.size());
   if (body.code_end > m_.bytes.size() || body.code_begin > body.code_end) {

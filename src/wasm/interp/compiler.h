@@ -41,8 +41,9 @@ namespace rw::internal {
   X(I32LeS)                                                                               \
   X(I32LeU)                                                                               \
   X(I32GeS)                                                                               \
-  X(I32GeU) X(I64Eq) X(I64Ne) X(I64LtS) X(I64LtU) X(I64GtS) X(I64GtU) X(I64LeS) X(I64LeU) \
-      X(I64GeS) X(I64GeU)
+  X(I32GeU)                                                                               \
+  X(I64Eq) X(I64Ne) X(I64LtS) X(I64LtU) X(I64GtS) X(I64GtU) X(I64LeS) X(I64LeU) X(I64GeS) \
+      X(I64GeU)
 #define RW_IMM_BINOPS(X)                                                                     \
   X(I32Add)                                                                                  \
   X(I32Sub)                                                                                  \
@@ -53,8 +54,9 @@ namespace rw::internal {
   X(I32Shl)                                                                                  \
   X(I32ShrS)                                                                                 \
   X(I32ShrU)                                                                                 \
-  X(I32Rotl) X(I32Rotr) X(I64Add) X(I64Sub) X(I64Mul) X(I64And) X(I64Or) X(I64Xor) X(I64Shl) \
-      X(I64ShrS) X(I64ShrU) X(I64Rotl) X(I64Rotr) RW_INT_COMPARES(X)
+  X(I32Rotl)                                                                                 \
+  X(I32Rotr) X(I64Add) X(I64Sub) X(I64Mul) X(I64And) X(I64Or) X(I64Xor) X(I64Shl) X(I64ShrS) \
+      X(I64ShrU) X(I64Rotl) X(I64Rotr) RW_INT_COMPARES(X)
 
 // Conditional add, the form clang gives `if (x >= m) x -= m`: CondAdd<cmp>Imm dst, x, addend,
 // imm sets dst = x <cmp> imm ? x + addend : x (i32). One op instead of an add, a compare and a
@@ -106,8 +108,9 @@ namespace rw::internal {
   X(I32And, I32Load)                                                                             \
   X(I32Or, I32Load)                                                                              \
   X(I32Mul, I32Load)                                                                             \
-  X(I64Add, I64Load) X(I64Xor, I64Load) X(F32Add, F32Load) X(F32Mul, F32Load) X(F64Add, F64Load) \
-      X(F64Sub, F64Load) X(F64Mul, F64Load)
+  X(I64Add, I64Load)                                                                             \
+  X(I64Xor, I64Load) X(F32Add, F32Load) X(F32Mul, F32Load) X(F64Add, F64Load) X(F64Sub, F64Load) \
+      X(F64Mul, F64Load)
 
 // Internal operations. The first Opcode::Count_ ids are the wasm opcodes themselves, used for
 // operations that keep their wasm meaning (numeric, memory, tables...); the rest are internal.
@@ -209,6 +212,7 @@ struct CompiledFunc {
   // name the callee's code directly.
   std::atomic<bool> ready{false};
   std::vector<uint32_t> code;
+  uint32_t func_index = 0;  // in the module's function index space (imports first)
   uint32_t num_params = 0;
   uint32_t num_results = 0;
   uint32_t num_locals = 0;   // including parameters

@@ -396,7 +396,7 @@ enter_guest : {
   // plain stores, without a branch on the count (frames always have room for them).
   ZERO_LOCALS(nfp, cc);
   if (!tail) ++fr;
-  *fr = Frame{callee, cc, nfp, nullptr};
+  *fr = Frame{callee->instance, cc, nfp, nullptr};
   pc = cc->code.data();
   fp = nfp;
   if (callee->instance != inst) {
@@ -529,7 +529,7 @@ L_CallDirect : {
   }
   ZERO_LOCALS(new_fp, cc);
   ++fr;
-  *fr = Frame{inst->funcs[pc[1]], cc, new_fp, nullptr};
+  *fr = Frame{inst, cc, new_fp, nullptr};
   pc = cc->code.data();
   fp = new_fp;
   if (--ticks <= 0) goto check_ticks;
@@ -601,8 +601,8 @@ L_Ret : {
   pc = caller.pc;
   pc += 5;
   // Within one instance the memory locals are current: memory.grow and host calls reload them.
-  if (caller.func->instance != inst) {
-    inst = caller.func->instance;
+  if (caller.inst != inst) {
+    inst = caller.inst;
     RELOAD_MEM();
   }
   NEXT();
@@ -643,7 +643,7 @@ throw_exn : {
         filter = h.delegate_depth;
         continue;
       }
-      if (h.kind == Handler::Kind::Catch && exn->tag != f.func->instance->tags[h.tag]) continue;
+      if (h.kind == Handler::Kind::Catch && exn->tag != f.inst->tags[h.tag]) continue;
       uint64_t* dst = f.fp + h.dst;
       size_t n = 0;
       if (h.kind == Handler::Kind::Catch) {
@@ -654,7 +654,7 @@ throw_exn : {
       if (h.exn_slot != UINT32_MAX) f.fp[h.exn_slot] = reinterpret_cast<uint64_t>(exn);
       fp = f.fp;
       pc = c->code.data() + h.target;
-      inst = f.func->instance;
+      inst = f.inst;
       RELOAD_MEM();
       exn->unwound = std::move(out.backtrace);
       out.backtrace.clear();
@@ -662,7 +662,7 @@ throw_exn : {
       if (--ticks <= 0) goto check_ticks;
       NEXT();
     }
-    out.backtrace.push_back({f.func, at});
+    out.backtrace.push_back({f.inst->funcs[c->func_index], at});
     if (--fr < entry_fr) {
       SYNC_FRAMES();
       out.exn = exn;
@@ -676,7 +676,8 @@ trap : {
   out.backtrace.clear();
   for (Frame* f = fr; f >= entry_fr; --f) {
     const uint32_t* at = f->pc ? f->pc : f->code->code.data();
-    out.backtrace.push_back({f->func, static_cast<uint32_t>(at - f->code->code.data())});
+    out.backtrace.push_back(
+        {f->inst->funcs[f->code->func_index], static_cast<uint32_t>(at - f->code->code.data())});
   }
   frames.top = entry_fr;
   return Status::Trap;

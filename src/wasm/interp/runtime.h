@@ -174,8 +174,10 @@ struct InstanceImpl {
 };
 
 // The explicit guest call stack. The executor never recurses natively for wasm->wasm calls.
+// The function of a frame is `inst->funcs[code->func_index]`: a call within an instance stores
+// the instance it already holds instead of loading the callee's FuncInst.
 struct Frame {
-  FuncInst* func = nullptr;
+  InstanceImpl* inst = nullptr;
   CompiledFunc* code = nullptr;
   uint64_t* fp = nullptr;
   const uint32_t* pc = nullptr;  // the instruction executing (the call, for callers)
