@@ -2,11 +2,14 @@
 // values, loop latches, results computed into the result slot, backward-branch ticks) must keep
 // exact wasm semantics, including at the edges where a naive fusion would differ.
 
+#include <bit>
 #include <chrono>
 #include <cmath>
+#include <tuple>
 
 #include "test_util.h"
-#include "wasm/interp/runtime.h"  // CompiledModule::fuse
+#include "wasm/interp/compiler.h"  // CompiledFunc, dispatch_offsets
+#include "wasm/interp/runtime.h"   // CompiledModule::fuse
 
 namespace rw::testing {
 namespace {
@@ -171,6 +174,24 @@ constexpr std::string_view kFusions = R"(
     (i32.add (local.get 0) (local.tee 1 (i32.load (i32.const 100))))
     (local.get 1)
     (i32.sub))
+;; Both operands loaded: one op, operands in order; a trap is reported at the load that failed.
+  (func (export "loads_mul_f64") (param i32 i32) (result f64)
+    (f64.mul (f64.load offset=8 (local.get 0)) (f64.load offset=16 (local.get 1))))
+  (func (export "loads_add_f64") (param i32 i32) (result f64)
+    (f64.add (f64.load (local.get 0)) (f64.load (local.get 1))))
+  (func (export "loads_f32") (param i32 i32) (result f32)
+    (f32.add (f32.mul (f32.load (local.get 0)) (f32.load (local.get 1)))
+             (f32.load (local.get 0))))
+  (func (export "loads_i32") (param i32 i32) (result i32)
+    (i32.mul (i32.add (i32.load (local.get 0)) (i32.load offset=4 (local.get 1)))
+             (i32.load (local.get 1))))
+  (func (export "loads_i64") (param i32 i32) (result i64)
+    (i64.add (i64.mul (i64.load (local.get 0)) (i64.load (local.get 1))) (i64.load (local.get 1))))
+  (func (export "store_i64") (param i32 i64) (i64.store (local.get 0) (local.get 1)))
+  (func (export "loads_tee") (param i32 i32) (result i32) (local i32)
+    (i32.add (local.tee 2 (i32.load (local.get 0))) (i32.load (local.get 1)))
+    (local.get 2)
+    (i32.sub))
   (func (export "add_load_oob") (param i32 i32) (result i32)
     (i32.add (local.get 0) (i32.load offset=2 (local.get 1))))
 ;; (a ^ b) * k, the step of multiplicative hashes; with the xor also kept in a local it is not fused.
@@ -217,6 +238,7 @@ class Fusion : public ::testing::TestWithParam<bool> {
   void SetUp() override {
     auto module = load(kFusions);
     ASSERT_NE(module, nullptr);
+    module_ = module;
     module->compiled().fuse = GetParam();
     auto inst = store_.instantiate(module, {});
     ASSERT_TRUE(inst.ok()) << inst.error().to_string();
@@ -227,6 +249,20 @@ class Fusion : public ::testing::TestWithParam<bool> {
     EXPECT_TRUE(r.ok()) << name << ": " << r.message;
     return r;
   }
+  // The first operation of export `name`'s compiled code (it must have been called).
+  uint32_t first_op(std::string_view name) {
+    const wasm::Module& ir = module_->compiled().ir;
+    for (const wasm::Export& e : ir.exports) {
+      if (e.name != name) continue;
+      const internal::CompiledFunc& f = module_->compiled().code[e.index - ir.num_imported_funcs];
+      return f.ready.load() ? f.code.at(0) : UINT32_MAX;
+    }
+    return UINT32_MAX;
+  }
+  static uint32_t op_word(internal::IOp op) {
+    return static_cast<uint32_t>(internal::dispatch_offsets()[internal::op_id(op)]);
+  }
+  std::shared_ptr<const Module> module_;
   Store store_{spec_options()};
   Instance* inst_ = nullptr;
 };
@@ -384,6 +420,46 @@ TEST_P(Fusion, ALoadFusedIntoAnOpTrapsAsTheLoad) {
   EXPECT_EQ(bytes.value()[at], 0x28);
   EXPECT_EQ(bytes.value()[at + 2], 2);  // memarg: align, then offset 2
   EXPECT_EQ(run("add_load_oob", {i32(1), i32(65530)}).values.at(0).as_i32(), 1);
+}
+
+TEST_P(Fusion, BinaryOpsWithBothOperandsLoaded) {
+  run("init_memory");  // 100: i32 0x01020304, 112: i64, 120: f64 1.5, 128: f32 -2.25, 136: f64 4
+  EXPECT_EQ(run("loads_mul_f64", {i32(112), i32(120)}).values.at(0).as_f64(), 1.5 * 4);
+  if (GetParam()) EXPECT_EQ(first_op("loads_mul_f64"), op_word(internal::IOp::F64MulFromF64Loads));
+  EXPECT_EQ(run("loads_add_f64", {i32(120), i32(136)}).values.at(0).as_f64(), 5.5);
+  EXPECT_EQ(run("loads_f32", {i32(128), i32(128)}).values.at(0).as_f32(), -2.25f * -2.25f + -2.25f);
+  uint32_t w = 0x01020304u, w4 = 0x000000f0u;  // the word at 104 is the byte 0xf0, then zeros
+  EXPECT_EQ(static_cast<uint32_t>(run("loads_i32", {i32(100), i32(100)}).values.at(0).as_i32()),
+            (w + w4) * w);
+  uint64_t m = static_cast<uint64_t>(-0x0123456789abcdefll);
+  EXPECT_EQ(static_cast<uint64_t>(run("loads_i64", {i32(112), i32(112)}).values.at(0).as_i64()),
+            m * m + m);
+  EXPECT_EQ(run("loads_tee", {i32(100), i32(104)}).values.at(0).as_i32(), 0xf0);
+  // Two NaNs with different payloads: the result is one of them (quieted). Which one is not
+  // specified, and the C++ compiler may order the host's add operands either way, so fused and
+  // plain code are only held to that.
+  uint64_t nan_a = 0x7ff8000000000001ull, nan_b = 0x7ff8000000000002ull;
+  run("store_i64", {i32(200), i64(static_cast<int64_t>(nan_a))});
+  run("store_i64", {i32(208), i64(static_cast<int64_t>(nan_b))});
+  uint64_t sum =
+      std::bit_cast<uint64_t>(run("loads_add_f64", {i32(200), i32(208)}).values.at(0).as_f64());
+  EXPECT_TRUE(sum == nan_a || sum == nan_b) << std::hex << sum;
+}
+
+TEST_P(Fusion, BothLoadsOfAFusedOpTrapAsThemselves) {
+  auto bytes = wasm::wat_to_binary(kFusions);
+  ASSERT_TRUE(bytes.ok());
+  // The left load (f64.load offset=8) out of bounds, the right one in bounds, and the reverse.
+  for (auto [left, right, offset] : {std::tuple{65530, 0, 8}, std::tuple{0, 65530, 16}}) {
+    CallResult r = call(store_, inst_, "loads_mul_f64", {i32(left), i32(right)});
+    ASSERT_EQ(r.outcome, Outcome::Abort);
+    EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
+    ASSERT_FALSE(r.backtrace.empty());
+    uint32_t at = r.backtrace[0].offset;
+    ASSERT_LT(at + 2, bytes.value().size());
+    EXPECT_EQ(bytes.value()[at], 0x2b);  // f64.load
+    EXPECT_EQ(bytes.value()[at + 2], offset) << "left " << left << ", right " << right;
+  }
 }
 
 TEST_P(Fusion, XorThenMultiplyByAConstant) {

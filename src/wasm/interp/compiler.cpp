@@ -161,6 +161,16 @@ uint32_t load_binary_variant(Opcode op, uint32_t load_op) {
   return 0;
 }
 
+uint32_t loads_binary_variant(Opcode op, uint32_t load_op) {
+  uint32_t id = op_id(IOp::I32AddFromI32Loads);
+#define RW_X(binop, load)                                               \
+  if (op == Opcode::binop && load_op == op_id(Opcode::load)) return id; \
+  ++id;
+  RW_LOADS_BINOPS(RW_X)
+#undef RW_X
+  return 0;
+}
+
 bool is_integer_commutative(Opcode op) {
   switch (op) {
     case Opcode::I32Add:
@@ -785,7 +795,7 @@ class Compiler {
         return;
       }
     }
-    if (emit_load_binary(op) || emit_add_add(op)) return;
+    if (emit_loads_binary(op) || emit_load_binary(op) || emit_add_add(op)) return;
     uint32_t b = pop();
     uint32_t a = pop();
     begin(op_id(op));
@@ -811,6 +821,34 @@ class Compiler {
     word(a);
     word(b);
     word(c);
+    return true;
+  }
+
+  // Fuses the last two instructions, when they are loads of the binary op's two operands, into
+  // the op (RW_LOADS_BINOPS): neither value passes through a slot. Operand order is kept.
+  bool emit_loads_binary(Opcode op) {
+    constexpr uint32_t kLoadWords = 5;  // op, dst, address slot, offset, addend
+    if (last_dst_pos_ == kNone || prev_start_ == kNone || prev_op_ != last_op_) return false;
+    uint32_t fused = loads_binary_variant(op, last_op_);
+    uint32_t h = height();
+    if (!fused || h < 2 || last_dst_height_ != h - 1 || !stack_[h - 1].materialized() ||
+        !stack_[h - 2].materialized())
+      return false;
+    uint32_t left = prev_start_, right = last_dst_pos_ - 1;
+    // Adjacent, and the first one loaded the left operand (so nothing was computed in between).
+    if (right != left + kLoadWords || out_.code[left + 1] != L_ + h - 2) return false;
+    uint32_t left_offset = out_.byte_offset_at(left), right_offset = out_.byte_offset_at(right);
+    uint32_t words[6] = {out_.code[left + 2],  out_.code[left + 3],  out_.code[left + 4],
+                         out_.code[right + 2], out_.code[right + 3], out_.code[right + 4]};
+    retract_last(right);
+    retract_last(left);
+    while (!out_.offsets.empty() && out_.offsets.back().first >= left) out_.offsets.pop_back();
+    stack_.pop_back();
+    stack_.pop_back();
+    begin_at(fused, left_offset);
+    out_.offsets.emplace_back(left + 1, right_offset);  // where the right load's trap is reported
+    push_result();
+    for (uint32_t w : words) word(w);
     return true;
   }
 

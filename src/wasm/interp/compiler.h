@@ -31,32 +31,33 @@ namespace rw::internal {
 
 // Integer binary operations that also exist with an immediate right operand (`<op>Imm dst, a,
 // imm`; i64 immediates are sign-extended from 32 bits).
-#define RW_INT_COMPARES(X)                                                                \
-  X(I32Eq)                                                                                \
-  X(I32Ne)                                                                                \
-  X(I32LtS)                                                                               \
-  X(I32LtU)                                                                               \
-  X(I32GtS)                                                                               \
-  X(I32GtU)                                                                               \
-  X(I32LeS)                                                                               \
-  X(I32LeU)                                                                               \
-  X(I32GeS)                                                                               \
-  X(I32GeU)                                                                               \
-  X(I64Eq) X(I64Ne) X(I64LtS) X(I64LtU) X(I64GtS) X(I64GtU) X(I64LeS) X(I64LeU) X(I64GeS) \
-      X(I64GeU)
-#define RW_IMM_BINOPS(X)                                                                     \
-  X(I32Add)                                                                                  \
-  X(I32Sub)                                                                                  \
-  X(I32Mul)                                                                                  \
-  X(I32And)                                                                                  \
-  X(I32Or)                                                                                   \
-  X(I32Xor)                                                                                  \
-  X(I32Shl)                                                                                  \
-  X(I32ShrS)                                                                                 \
-  X(I32ShrU)                                                                                 \
-  X(I32Rotl)                                                                                 \
-  X(I32Rotr) X(I64Add) X(I64Sub) X(I64Mul) X(I64And) X(I64Or) X(I64Xor) X(I64Shl) X(I64ShrS) \
-      X(I64ShrU) X(I64Rotl) X(I64Rotr) RW_INT_COMPARES(X)
+#define RW_INT_COMPARES(X) \
+  X(I32Eq)                 \
+  X(I32Ne)                 \
+  X(I32LtS)                \
+  X(I32LtU)                \
+  X(I32GtS)                \
+  X(I32GtU)                \
+  X(I32LeS)                \
+  X(I32LeU)                \
+  X(I32GeS)                \
+  X(I32GeU)                \
+  X(I64Eq) X(I64Ne) X(I64LtS) X(I64LtU) X(I64GtS) X(I64GtU) X(I64LeS) X(I64LeU) X(I64GeS) X(I64GeU)
+#define RW_IMM_BINOPS(X)                                                                      \
+  X(I32Add)                                                                                   \
+  X(I32Sub)                                                                                   \
+  X(I32Mul)                                                                                   \
+  X(I32And)                                                                                   \
+  X(I32Or)                                                                                    \
+  X(I32Xor)                                                                                   \
+  X(I32Shl)                                                                                   \
+  X(I32ShrS)                                                                                  \
+  X(I32ShrU)                                                                                  \
+  X(I32Rotl)                                                                                  \
+  X(I32Rotr)                                                                                  \
+  X(I64Add)                                                                                   \
+  X(I64Sub) X(I64Mul) X(I64And) X(I64Or) X(I64Xor) X(I64Shl) X(I64ShrS) X(I64ShrU) X(I64Rotl) \
+      X(I64Rotr) RW_INT_COMPARES(X)
 
 // Conditional add, the form clang gives `if (x >= m) x -= m`: CondAdd<cmp>Imm dst, x, addend,
 // imm sets dst = x <cmp> imm ? x + addend : x (i32). One op instead of an add, a compare and a
@@ -99,18 +100,29 @@ namespace rw::internal {
 // Binary operations with an operand straight from memory (`x + a[i]`, `h ^ p[i]`, `a[i] * b[j]`):
 // <Binop>From<Load> dst, a, address slot, offset, addend computes a <binop> load(address). The
 // load is the right operand; for a commutative integer binop it may have been the left one.
-#define RW_LOAD_BINOPS(X)                                                                        \
-  X(I32Add, I32Load8U)                                                                           \
-  X(I32Add, I32Load)                                                                             \
-  X(I32Sub, I32Load)                                                                             \
-  X(I32Xor, I32Load8U)                                                                           \
-  X(I32Xor, I32Load)                                                                             \
-  X(I32And, I32Load)                                                                             \
-  X(I32Or, I32Load)                                                                              \
-  X(I32Mul, I32Load)                                                                             \
-  X(I64Add, I64Load)                                                                             \
-  X(I64Xor, I64Load) X(F32Add, F32Load) X(F32Mul, F32Load) X(F64Add, F64Load) X(F64Sub, F64Load) \
-      X(F64Mul, F64Load)
+#define RW_LOAD_BINOPS(X) \
+  X(I32Add, I32Load8U)    \
+  X(I32Add, I32Load)      \
+  X(I32Sub, I32Load)      \
+  X(I32Xor, I32Load8U)    \
+  X(I32Xor, I32Load)      \
+  X(I32And, I32Load)      \
+  X(I32Or, I32Load)       \
+  X(I32Mul, I32Load)      \
+  X(I64Add, I64Load)      \
+  X(I64Xor, I64Load)      \
+  X(F32Add, F32Load) X(F32Mul, F32Load) X(F64Add, F64Load) X(F64Sub, F64Load) X(F64Mul, F64Load)
+
+// Binary operations with both operands straight from memory (`a[i] * b[j]`, `x[i] + y[i]`):
+// <Binop>From<Load>s dst, address slot 1, offset 1, addend 1, address slot 2, offset 2, addend 2
+// computes load(address 1) <binop> load(address 2), checking the left load first. A trap of the
+// right load is reported at the instruction's second word, which the code's offsets table maps
+// to that load's byte offset.
+#define RW_LOADS_BINOPS(X) \
+  X(I32Add, I32Load)       \
+  X(I32Mul, I32Load)       \
+  X(I64Add, I64Load)       \
+  X(I64Mul, I64Load) X(F32Add, F32Load) X(F32Mul, F32Load) X(F64Add, F64Load) X(F64Mul, F64Load)
 
 // Internal operations. The first Opcode::Count_ ids are the wasm opcodes themselves, used for
 // operations that keep their wasm meaning (numeric, memory, tables...); the rest are internal.
@@ -177,12 +189,16 @@ enum class IOp : uint32_t {
   I32XorLoad8UMulImm,
   // dst, a, b, c: (a + b) + c with both sums rounded, so a running float sum (`s += x + y`) does
   // not pass through a slot between its two additions; AddAddR: c + (a + b), the same operand
-  // order as the unfused code, so even NaN payloads come out the same.
+  // order as the unfused code (which NaN propagates is unspecified, and the C++ compiler may
+  // order a host add's operands either way, so only the rounding is guaranteed to match).
   F32AddAdd,
   F64AddAdd,
   F32AddAddR,
   F64AddAddR,
-  Count_
+#define RW_X(binop, load) binop##From##load##s,
+  RW_LOADS_BINOPS(RW_X)
+#undef RW_X
+      Count_
 };
 
 inline constexpr uint32_t op_id(wasm::Opcode op) { return static_cast<uint32_t>(op); }

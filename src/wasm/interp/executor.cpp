@@ -296,6 +296,9 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
       &&L_F64AddAdd,
       &&L_F32AddAddR,
       &&L_F64AddAddR,
+#define RW_X(binop, load) &&L_##binop##From##load##s,
+      RW_LOADS_BINOPS(RW_X)
+#undef RW_X
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -1099,9 +1102,36 @@ L_MemoryFill : {
   LOAD_BINOP(F64Add, F64Load, uint64_t, double, f64_of, f64_of, slot_f64(a + b))
   LOAD_BINOP(F64Sub, F64Load, uint64_t, double, f64_of, f64_of, slot_f64(a - b))
   LOAD_BINOP(F64Mul, F64Load, uint64_t, double, f64_of, f64_of, slot_f64(a * b))
+#undef LOAD_BINOP
+#define LOADS_BINOP(binop, load, LoadT, T, of_load, expr)                                   \
+  L_##binop##From##load##s : {                                                              \
+    uint64_t ea1 = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[2]] + pc[4])) + pc[3]; \
+    if (ea1 + sizeof(LoadT) > mem_size) goto oob;                                           \
+    uint64_t ea2 = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[5]] + pc[7])) + pc[6]; \
+    if (ea2 + sizeof(LoadT) > mem_size) {                                                   \
+      ++pc; /* the right load's byte offset is recorded for the second word */              \
+      goto oob;                                                                             \
+    }                                                                                       \
+    LoadT v1, v2;                                                                           \
+    std::memcpy(&v1, mem + ea1, sizeof(LoadT));                                             \
+    std::memcpy(&v2, mem + ea2, sizeof(LoadT));                                             \
+    T a = of_load(v1);                                                                      \
+    T b = of_load(v2);                                                                      \
+    fp[pc[1]] = (expr);                                                                     \
+    pc += 8;                                                                                \
+    NEXT();                                                                                 \
+  }
+  LOADS_BINOP(I32Add, I32Load, uint32_t, uint32_t, AS_U32, U32(a + b))
+  LOADS_BINOP(I32Mul, I32Load, uint32_t, uint32_t, AS_U32, U32(a * b))
+  LOADS_BINOP(I64Add, I64Load, uint64_t, uint64_t, AS_U64, a + b)
+  LOADS_BINOP(I64Mul, I64Load, uint64_t, uint64_t, AS_U64, a * b)
+  LOADS_BINOP(F32Add, F32Load, uint32_t, float, f32_of, slot_f32(a + b))
+  LOADS_BINOP(F32Mul, F32Load, uint32_t, float, f32_of, slot_f32(a * b))
+  LOADS_BINOP(F64Add, F64Load, uint64_t, double, f64_of, slot_f64(a + b))
+  LOADS_BINOP(F64Mul, F64Load, uint64_t, double, f64_of, slot_f64(a * b))
+#undef LOADS_BINOP
 #undef AS_U32
 #undef AS_U64
-#undef LOAD_BINOP
 
 L_I32XorLoad8UMulImm : {
   uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[3]] + pc[5])) + pc[4];
