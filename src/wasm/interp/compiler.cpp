@@ -149,26 +149,30 @@ uint32_t two_slot_variant(Opcode op) {
          static_cast<uint32_t>(index_in(kAccesses, std::size(kAccesses), op));
 }
 
-// The fused load-and-operate op (RW_LOAD_BINOPS) for a binary op whose operand `load_op` loaded,
-// or 0.
-uint32_t load_binary_variant(Opcode op, uint32_t load_op) {
-  uint32_t id = op_id(IOp::I32AddFromI32Load8U);
-#define RW_X(binop, load)                                               \
-  if (op == Opcode::binop && load_op == op_id(Opcode::load)) return id; \
-  ++id;
-  RW_LOAD_BINOPS(RW_X)
+// (binary op, load) pairs in the order of their fused ops.
+struct LoadPair {
+  Opcode binop, load;
+};
+#define RW_X(binop, load) LoadPair{Opcode::binop, Opcode::load},
+constexpr LoadPair kLoadBinops[] = {RW_LOAD_BINOPS(RW_X)};
+constexpr LoadPair kLoadsBinops[] = {RW_LOADS_BINOPS(RW_X)};
 #undef RW_X
+
+// The fused op for `op` with operands loaded by `load_op` from `pairs`, whose first fused op is
+// `first`, or 0.
+template <size_t N>
+uint32_t fused_load_variant(const LoadPair (&pairs)[N], IOp first, Opcode op, uint32_t load_op) {
+  for (size_t i = 0; i < N; ++i)
+    if (pairs[i].binop == op && op_id(pairs[i].load) == load_op)
+      return op_id(first) + static_cast<uint32_t>(i);
   return 0;
 }
-
+// One operand loaded (RW_LOAD_BINOPS), both operands loaded (RW_LOADS_BINOPS).
+uint32_t load_binary_variant(Opcode op, uint32_t load_op) {
+  return fused_load_variant(kLoadBinops, IOp::I32AddFromI32Load8U, op, load_op);
+}
 uint32_t loads_binary_variant(Opcode op, uint32_t load_op) {
-  uint32_t id = op_id(IOp::I32AddFromI32Loads);
-#define RW_X(binop, load)                                               \
-  if (op == Opcode::binop && load_op == op_id(Opcode::load)) return id; \
-  ++id;
-  RW_LOADS_BINOPS(RW_X)
-#undef RW_X
-  return 0;
+  return fused_load_variant(kLoadsBinops, IOp::I32AddFromI32Loads, op, load_op);
 }
 
 bool is_integer_commutative(Opcode op) {
