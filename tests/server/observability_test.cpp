@@ -5,6 +5,7 @@
 #include <regex>
 #include <sstream>
 
+#include "../common/scratch_dir.h"
 #include "server/logs.h"
 #include "server/metrics.h"
 
@@ -80,8 +81,8 @@ TEST(AccessLog, OneJsonLine) {
 }
 
 TEST(LineSink, AppendsWholeLinesToAFile) {
-  std::string path = ::testing::TempDir() + "/rewind_line_sink_test.log";
-  std::remove(path.c_str());
+  rw::testing::ScratchDir dir;
+  std::string path = dir.file("lines.log");
   {
     auto sink = LineSink::open(path);
     ASSERT_TRUE(sink.ok());

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include "../common/scratch_dir.h"
+
 namespace rw::wasm {
 namespace {
 
@@ -19,20 +21,17 @@ struct Run {
   std::string path;
 };
 
+// Each script gets a file in a directory of its own: ctest runs these tests as parallel
+// processes, and a shared name let one test's script be replaced or removed under another.
 Run run_script(const std::string& script, bool verbose = false) {
-  static int counter = 0;
+  rw::testing::ScratchDir dir;
   Run r;
-  r.path = testing::TempDir() + "rewind_wast_runner_" + std::to_string(counter++) + ".wast";
-  {
-    std::ofstream f(r.path, std::ios::binary);
-    f << script;
-  }
+  r.path = dir.write("script.wast", script);
   std::ostringstream out;
   WastOptions options;
   options.verbose = verbose;
   r.summary = run_wast_file(r.path, out, options);
   r.output = out.str();
-  std::filesystem::remove(r.path);
   return r;
 }
 
