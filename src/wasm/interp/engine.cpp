@@ -162,7 +162,6 @@ bool StoreImpl::ensure_stack() {
   stack_limit = stack_base + bytes / sizeof(uint64_t);
   stack_reserved_bytes = bytes;
   frames.base = frames.top = static_cast<Frame*>(f);
-  frames.capacity = frame_count;
   frames.reserved_bytes = frame_bytes;
   return true;
 }

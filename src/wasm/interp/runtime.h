@@ -190,11 +190,9 @@ struct Frame {
 struct FrameStack {
   Frame* base = nullptr;
   Frame* top = nullptr;  // one past the innermost frame
-  size_t capacity = 0;
   size_t reserved_bytes = 0;
 
   bool empty() const { return top == base; }
-  size_t size() const { return static_cast<size_t>(top - base); }
   Frame& back() { return top[-1]; }
   const Frame& back() const { return top[-1]; }
 };
