@@ -213,6 +213,12 @@ HostCallOutcome call_host(StoreImpl* s, FuncInst* f, uint64_t* args_and_results,
   return r.status;
 }
 
+// A memory access's address: base + addend wraps at 32 bits (it is the i32 the access would have
+// popped, with a folded `i32.add` included), then the static offset is added without wrapping.
+inline uint64_t effective_address(uint64_t base, uint64_t addend, uint32_t offset) {
+  return static_cast<uint64_t>(static_cast<uint32_t>(base + addend)) + offset;
+}
+
 // The store fast path's half of note_write (runtime.h): whether a write of n bytes at `address`
 // touches a page not yet recorded in this epoch.
 inline bool page_write_unrecorded(const uint32_t* stamps, uint32_t epoch, uint64_t address,
@@ -800,18 +806,18 @@ L_RefFunc:
   // ---------------------------------------------------------------------------------------
   // Memory
 
-// Loads and stores: op, [dst,] address slot, [value slot,] offset, addend. The address is
-// u32(slot + addend) + offset: the compiler folds an `i32.add` of a constant into the addend (it
-// wraps at 32 bits, unlike the offset).
-#define LOAD_AT(name, T, addend, expr)                                                        \
-  L_##name : {                                                                                \
-    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[2]] + (addend))) + pc[3]; \
-    if (ea + sizeof(T) > mem_size) goto oob;                                                  \
-    T v;                                                                                      \
-    std::memcpy(&v, mem + ea, sizeof(T));                                                     \
-    fp[pc[1]] = (expr);                                                                       \
-    pc += 5;                                                                                  \
-    NEXT();                                                                                   \
+// Loads and stores: op, [dst,] address slot, [value slot,] offset, addend; the address is
+// effective_address(slot, addend, offset), the compiler having folded an `i32.add` of a constant
+// into the addend.
+#define LOAD_AT(name, T, addend, expr)                         \
+  L_##name : {                                                 \
+    uint64_t ea = effective_address(fp[pc[2]], addend, pc[3]); \
+    if (ea + sizeof(T) > mem_size) goto oob;                   \
+    T v;                                                       \
+    std::memcpy(&v, mem + ea, sizeof(T));                      \
+    fp[pc[1]] = (expr);                                        \
+    pc += 5;                                                   \
+    NEXT();                                                    \
   }
 #define LOAD(name, T, expr)     \
   LOAD_AT(name, T, pc[4], expr) \
@@ -833,17 +839,17 @@ L_RefFunc:
 #undef LOAD
 #undef LOAD_AT
 
-#define STORE_AT(name, T, addend, value)                                                      \
-  L_##name : {                                                                                \
-    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[1]] + (addend))) + pc[3]; \
-    if (ea + sizeof(T) > mem_size) goto oob;                                                  \
-    T v = static_cast<T>(value);                                                              \
-    if (__builtin_expect(track_stamps != nullptr, 0) &&                                       \
-        page_write_unrecorded(track_stamps, track_epoch, ea, sizeof(T)))                      \
-      record_first_write(mem0, ea, sizeof(T));                                                \
-    std::memcpy(mem + ea, &v, sizeof(T));                                                     \
-    pc += 5;                                                                                  \
-    NEXT();                                                                                   \
+#define STORE_AT(name, T, addend, value)                                 \
+  L_##name : {                                                           \
+    uint64_t ea = effective_address(fp[pc[1]], addend, pc[3]);           \
+    if (ea + sizeof(T) > mem_size) goto oob;                             \
+    T v = static_cast<T>(value);                                         \
+    if (__builtin_expect(track_stamps != nullptr, 0) &&                  \
+        page_write_unrecorded(track_stamps, track_epoch, ea, sizeof(T))) \
+      record_first_write(mem0, ea, sizeof(T));                           \
+    std::memcpy(mem + ea, &v, sizeof(T));                                \
+    pc += 5;                                                             \
+    NEXT();                                                              \
   }
 #define STORE(name, T)                        \
   STORE_AT(name, T, pc[4], fp[pc[2]])         \
@@ -863,15 +869,15 @@ L_RefFunc:
 #undef STORE_AT
 
   // Branch on a loaded value: op, address slot, offset, addend, target.
-#define JUMP_ON_LOAD(name, T, test)                                                        \
-  L_##name : {                                                                             \
-    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[1]] + pc[3])) + pc[2]; \
-    if (ea + sizeof(T) > mem_size) goto oob;                                               \
-    T v;                                                                                   \
-    std::memcpy(&v, mem + ea, sizeof(T));                                                  \
-    if (test) BRANCH(4);                                                                   \
-    pc += 5;                                                                               \
-    NEXT();                                                                                \
+#define JUMP_ON_LOAD(name, T, test)                           \
+  L_##name : {                                                \
+    uint64_t ea = effective_address(fp[pc[1]], pc[3], pc[2]); \
+    if (ea + sizeof(T) > mem_size) goto oob;                  \
+    T v;                                                      \
+    std::memcpy(&v, mem + ea, sizeof(T));                     \
+    if (test) BRANCH(4);                                      \
+    pc += 5;                                                  \
+    NEXT();                                                   \
   }
   JUMP_ON_LOAD(JumpIfLoad8U, uint8_t, v != 0)
   JUMP_ON_LOAD(JumpUnlessLoad8U, uint8_t, v == 0)
@@ -1073,17 +1079,17 @@ L_MemoryFill : {
   GEN_CMP64(I64GeS, S64(a) >= S64(b))
   GEN_CMP64(I64GeU, a >= b)
   // Binary operations with the right operand loaded: op, dst, a, address slot, offset, addend.
-#define LOAD_BINOP(binop, load, LoadT, T, get_a, of_load, expr)                            \
-  L_##binop##From##load : {                                                                \
-    uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[3]] + pc[5])) + pc[4]; \
-    if (ea + sizeof(LoadT) > mem_size) goto oob;                                           \
-    LoadT v;                                                                               \
-    std::memcpy(&v, mem + ea, sizeof(LoadT));                                              \
-    T a = get_a(fp[pc[2]]);                                                                \
-    T b = of_load(v);                                                                      \
-    fp[pc[1]] = (expr);                                                                    \
-    pc += 6;                                                                               \
-    NEXT();                                                                                \
+#define LOAD_BINOP(binop, load, LoadT, T, get_a, of_load, expr) \
+  L_##binop##From##load : {                                     \
+    uint64_t ea = effective_address(fp[pc[3]], pc[5], pc[4]);   \
+    if (ea + sizeof(LoadT) > mem_size) goto oob;                \
+    LoadT v;                                                    \
+    std::memcpy(&v, mem + ea, sizeof(LoadT));                   \
+    T a = get_a(fp[pc[2]]);                                     \
+    T b = of_load(v);                                           \
+    fp[pc[1]] = (expr);                                         \
+    pc += 6;                                                    \
+    NEXT();                                                     \
   }
 #define AS_U32(x) static_cast<uint32_t>(x)
 #define AS_U64(x) static_cast<uint64_t>(x)
@@ -1103,23 +1109,23 @@ L_MemoryFill : {
   LOAD_BINOP(F64Sub, F64Load, uint64_t, double, f64_of, f64_of, slot_f64(a - b))
   LOAD_BINOP(F64Mul, F64Load, uint64_t, double, f64_of, f64_of, slot_f64(a * b))
 #undef LOAD_BINOP
-#define LOADS_BINOP(binop, load, LoadT, T, of_load, expr)                                   \
-  L_##binop##From##load##s : {                                                              \
-    uint64_t ea1 = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[2]] + pc[4])) + pc[3]; \
-    if (ea1 + sizeof(LoadT) > mem_size) goto oob;                                           \
-    uint64_t ea2 = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[5]] + pc[7])) + pc[6]; \
-    if (ea2 + sizeof(LoadT) > mem_size) {                                                   \
-      ++pc; /* the right load's byte offset is recorded for the second word */              \
-      goto oob;                                                                             \
-    }                                                                                       \
-    LoadT v1, v2;                                                                           \
-    std::memcpy(&v1, mem + ea1, sizeof(LoadT));                                             \
-    std::memcpy(&v2, mem + ea2, sizeof(LoadT));                                             \
-    T a = of_load(v1);                                                                      \
-    T b = of_load(v2);                                                                      \
-    fp[pc[1]] = (expr);                                                                     \
-    pc += 8;                                                                                \
-    NEXT();                                                                                 \
+#define LOADS_BINOP(binop, load, LoadT, T, of_load, expr)                      \
+  L_##binop##From##load##s : {                                                 \
+    uint64_t ea1 = effective_address(fp[pc[2]], pc[4], pc[3]);                 \
+    if (ea1 + sizeof(LoadT) > mem_size) goto oob;                              \
+    uint64_t ea2 = effective_address(fp[pc[5]], pc[7], pc[6]);                 \
+    if (ea2 + sizeof(LoadT) > mem_size) {                                      \
+      ++pc; /* the right load's byte offset is recorded for the second word */ \
+      goto oob;                                                                \
+    }                                                                          \
+    LoadT v1, v2;                                                              \
+    std::memcpy(&v1, mem + ea1, sizeof(LoadT));                                \
+    std::memcpy(&v2, mem + ea2, sizeof(LoadT));                                \
+    T a = of_load(v1);                                                         \
+    T b = of_load(v2);                                                         \
+    fp[pc[1]] = (expr);                                                        \
+    pc += 8;                                                                   \
+    NEXT();                                                                    \
   }
   LOADS_BINOP(I32Add, I32Load, uint32_t, uint32_t, AS_U32, U32(a + b))
   LOADS_BINOP(I32Mul, I32Load, uint32_t, uint32_t, AS_U32, U32(a * b))
@@ -1134,7 +1140,7 @@ L_MemoryFill : {
 #undef AS_U64
 
 L_I32XorLoad8UMulImm : {
-  uint64_t ea = static_cast<uint64_t>(static_cast<uint32_t>(fp[pc[3]] + pc[5])) + pc[4];
+  uint64_t ea = effective_address(fp[pc[3]], pc[5], pc[4]);
   if (ea + 1 > mem_size) goto oob;
   fp[pc[1]] = U32((static_cast<uint32_t>(fp[pc[2]]) ^ mem[ea]) * pc[6]);
   pc += 7;
