@@ -86,6 +86,21 @@ constexpr std::string_view kFusions = R"(
   (func (export "cond_add_mirror") (param i32) (result i32)
     (select (local.get 0) (i32.add (local.get 0) (i32.const 100))
             (i32.lt_s (local.get 0) (i32.const 0))))
+  ;; The sum just computed by an i32.add (an Adler-32 step): one op for the add and the
+  ;; conditional add, which must still leave the sum in its local.
+  (func (export "add_cond_sub") (param i32 i32) (result i32)
+    (select (i32.add (local.tee 0 (i32.add (local.get 0) (local.get 1))) (i32.const -65521))
+            (local.get 0)
+            (i32.gt_u (local.get 0) (i32.const 65520))))
+  (func (export "add_cond_sum") (param i32 i32) (result i32) (local i32)
+    (local.set 2 (i32.add (local.get 1) (local.get 0)))
+    (drop (select (local.get 2) (i32.add (local.get 2) (i32.const 100))
+                  (i32.lt_s (local.get 2) (i32.const 0))))
+    (local.get 2))
+  (func (export "add_cond_mirror") (param i32 i32) (result i32) (local i32)
+    (local.set 2 (i32.add (local.get 1) (local.get 0)))
+    (select (local.get 2) (i32.add (local.get 2) (i32.const 100))
+            (i32.lt_s (local.get 2) (i32.const 0))))
   ;; Not the same local: no conditional add.
   (func (export "cond_other") (param i32 i32) (result i32)
     (select (i32.add (local.get 1) (i32.const 1)) (local.get 0)
@@ -336,6 +351,26 @@ TEST_P(Fusion, ConditionalAdd) {
   EXPECT_EQ(run("cond_add_mirror", {i32(0)}).values.at(0).as_i32(), 100);
   EXPECT_EQ(run("cond_other", {i32(6), i32(40)}).values.at(0).as_i32(), 41);
   EXPECT_EQ(run("cond_other", {i32(5), i32(40)}).values.at(0).as_i32(), 5);
+}
+
+TEST_P(Fusion, AdditionThenConditionalAdd) {
+  auto add_cond_sub = [&](int32_t a, int32_t b) {
+    return run("add_cond_sub", {i32(a), i32(b)}).values.at(0).as_i32();
+  };
+  EXPECT_EQ(add_cond_sub(65000, 520), 65520);
+  EXPECT_EQ(add_cond_sub(65000, 521), 0);
+  EXPECT_EQ(add_cond_sub(65520, 65520), 65520 + 65520 - 65521);
+  EXPECT_EQ(add_cond_sub(-1, 0), -1 - 65521);  // unsigned compare
+  EXPECT_EQ(add_cond_sub(INT32_MAX, 1), static_cast<int32_t>(0x80000000u - 65521u));  // wraps
+  EXPECT_EQ(run("add_cond_mirror", {i32(-10), i32(5)}).values.at(0).as_i32(), -5);
+  EXPECT_EQ(run("add_cond_mirror", {i32(10), i32(5)}).values.at(0).as_i32(), 115);
+  // The sum's local holds the sum, not the conditional add's result.
+  EXPECT_EQ(run("add_cond_sum", {i32(10), i32(5)}).values.at(0).as_i32(), 15);
+  EXPECT_EQ(run("add_cond_sum", {i32(-10), i32(5)}).values.at(0).as_i32(), -5);
+  if (GetParam()) {
+    EXPECT_EQ(first_op("add_cond_sub"), op_word(internal::IOp::I32AddCondAddI32GtUImm));
+    EXPECT_EQ(first_op("add_cond_mirror"), op_word(internal::IOp::I32AddCondAddI32GeSImm));
+  }
 }
 
 TEST_P(Fusion, BranchOnLoadedValue) {

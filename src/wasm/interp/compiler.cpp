@@ -1392,6 +1392,20 @@ bool Compiler::handle(const wasm::Instr& in) {
               uint32_t addend = static_cast<uint32_t>((sum_first ? ea : eb).value);
               stack_.pop_back();
               stack_.pop_back();
+              // x was just computed by an i32.add: one op for both.
+              if (last_start_ != kNone && last_op_ == op_id(Opcode::I32Add) &&
+                  out_.code[last_start_ + 1] == x) {
+                uint32_t a = out_.code[last_start_ + 2], b = out_.code[last_start_ + 3];
+                retract_last(last_start_);
+                begin(cond_add - op_id(IOp::CondAddI32EqImm) + op_id(IOp::I32AddCondAddI32EqImm));
+                push_result();
+                word(x);
+                word(a);
+                word(b);
+                word(addend);
+                word(y);
+                return true;
+              }
               begin(cond_add);
               push_result();
               word(x);

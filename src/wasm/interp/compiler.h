@@ -198,7 +198,14 @@ enum class IOp : uint32_t {
 #define RW_X(binop, load) binop##From##load##s,
   RW_LOADS_BINOPS(RW_X)
 #undef RW_X
-      Count_
+// An i32.add whose sum a conditional add takes right away (`a += x; if (a >= m) a -= m`):
+// I32AddCondAdd<cmp>Imm dst, sum, a, b, addend, imm sets sum = a + b, then dst = sum <cmp> imm ?
+// sum + addend : sum. The sum is still written to its local, but the conditional add does not
+// wait for it to come back from the frame.
+#define RW_X(name) I32AddCondAdd##name##Imm,
+      RW_I32_COMPARES(RW_X)
+#undef RW_X
+          Count_
 };
 
 inline constexpr uint32_t op_id(wasm::Opcode op) { return static_cast<uint32_t>(op); }

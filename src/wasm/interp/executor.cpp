@@ -305,6 +305,9 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
 #define RW_X(binop, load) &&L_##binop##From##load##s,
       RW_LOADS_BINOPS(RW_X)
 #undef RW_X
+#define RW_X(name) &&L_I32AddCondAdd##name##Imm,
+          RW_I32_COMPARES(RW_X)
+#undef RW_X
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -1026,6 +1029,15 @@ L_MemoryFill : {
     uint32_t b = pc[4];                            \
     fp[pc[1]] = (cond) ? U32(a + pc[3]) : U32(a);  \
     pc += 5;                                       \
+    NEXT();                                        \
+  }                                                \
+  L_I32AddCondAdd##name##Imm : {                   \
+    uint64_t sum = U32(fp[pc[3]] + fp[pc[4]]);     \
+    uint32_t a = static_cast<uint32_t>(sum);       \
+    uint32_t b = pc[6];                            \
+    fp[pc[2]] = sum;                               \
+    fp[pc[1]] = (cond) ? U32(a + pc[5]) : sum;     \
+    pc += 7;                                       \
     NEXT();                                        \
   }
 #define GEN_CMP64(name, cond)                                             \
