@@ -315,8 +315,9 @@ struct StoreLimits {
   uint32_t max_memory_pages = kMaxPages;         // host-set maximum for every memory
   uint32_t max_table_elements = 10'000'000;
   uint32_t max_host_nesting = 64;  // guest -> host -> guest depth
-  // 0: unlimited; beyond: cpu_limit. Counted from the executor's first look at the clock, after
-  // 4096 back-edges and calls, so short calls never read it.
+  // 0: unlimited; beyond: cpu_limit. Thread CPU time (host functions included), watched from a
+  // background thread about every millisecond, so the limit fires within about 1 ms of being
+  // reached; the guest itself never reads a clock.
   std::chrono::nanoseconds cpu_time_per_call{0};
 };
 

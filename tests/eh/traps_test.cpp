@@ -102,19 +102,6 @@ TEST(Limits, CpuDeadlineStopsAnInfiniteLoop) {
   EXPECT_TRUE(g.store->terminated());
 }
 
-TEST(Limits, CpuDeadlineAlsoStopsDeepRecursionWithoutLoops) {
-  // Calls are checked as well as loop back-edges; a long but finite recursion hits the deadline
-  // when it is short enough.
-  StoreOptions options;
-  options.limits.cpu_time_per_call = std::chrono::microseconds(1);
-  options.limits.max_call_depth = 2'000'000;
-  Guest g = instantiate_guest(kTraps, options);
-  REQUIRE_GUEST(g, kTraps);
-  CallResult r = g.call("recurse", {i32(1'000'000)});
-  ASSERT_EQ(r.outcome, Outcome::Abort);
-  EXPECT_EQ(r.trap, TrapKind::CpuLimit);
-}
-
 TEST(Limits, InterruptFromAnotherThreadIsACpuLimit) {
   Guest g = instantiate_guest(kTraps);
   REQUIRE_GUEST(g, kTraps);

@@ -1,5 +1,9 @@
 // Outcomes at the host boundary: host functions, panics, host errors, aborts, termination, limits.
 
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
@@ -370,6 +374,151 @@ TEST(Limits, CpuDeadlineStopsAnInfiniteLoop) {
   EXPECT_EQ(r.outcome, Outcome::Abort);
   EXPECT_EQ(r.trap, TrapKind::CpuLimit);
   EXPECT_LT(elapsed, std::chrono::seconds(5));
+}
+
+// Burns `ms` of this thread's CPU time.
+void burn_cpu(std::chrono::milliseconds ms) {
+  auto now = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+  };
+  auto end = now() + ms;
+  while (now() < end) {
+  }
+}
+
+constexpr std::string_view kCallTree = R"((module
+  (func $fib (export "fib") (param i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
+      (then (local.get 0))
+      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                     (call $fib (i32.sub (local.get 0) (i32.const 2))))))))
+)";
+
+TEST(Limits, CpuDeadlineStopsACallTreeWithoutLoops) {
+  // No backward branch at all: the calls are where the deadline is seen. fib(60) would take
+  // days.
+  StoreOptions options;
+  options.limits.cpu_time_per_call = std::chrono::milliseconds(20);
+  Store store(options);
+  Instance* inst = instantiate(store, kCallTree);
+  ASSERT_NE(inst, nullptr);
+  auto start = std::chrono::steady_clock::now();
+  CallResult r = call(store, inst, "fib", {i32(60)});
+  EXPECT_EQ(r.outcome, Outcome::Abort);
+  EXPECT_EQ(r.trap, TrapKind::CpuLimit);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(Limits, CpuDeadlineIsArmedAgainForEveryCall) {
+  StoreOptions options;
+  options.limits.cpu_time_per_call = std::chrono::milliseconds(20);
+  options.terminate_on_abort = false;
+  Store store(options);
+  Instance* inst = instantiate(store, kCallTree);
+  ASSERT_NE(inst, nullptr);
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_EQ(call(store, inst, "fib", {i32(60)}).trap, TrapKind::CpuLimit) << round;
+    // A spent deadline does not stop the next call, which has a budget of its own.
+    CallResult ok = call(store, inst, "fib", {i32(15)});
+    ASSERT_TRUE(ok.ok()) << ok.message;
+    EXPECT_EQ(ok.values.at(0).as_i32(), 610);
+  }
+}
+
+TEST(Limits, CpuSpentInHostFunctionsCounts) {
+  // The guest loop is short; the host function it calls first burns more than the budget.
+  StoreOptions options;
+  options.limits.cpu_time_per_call = std::chrono::milliseconds(10);
+  options.terminate_on_abort = false;
+  Store store(options);
+  Imports imports;
+  std::chrono::milliseconds burn{0};
+  imports.define("env", "work",
+                 Extern::of(store.create_host_function(
+                     kVoid, [&](HostContext&, std::span<const Value>, std::span<Value>) {
+                       burn_cpu(burn);
+                       return HostResult::ok();
+                     })));
+  Instance* inst = instantiate(store, R"((module
+  (import "env" "work" (func $work))
+  (func (export "f") (result i32) (local i32)
+    (call $work)
+    (loop $l (br_if $l (i32.lt_u (local.tee 0 (i32.add (local.get 0) (i32.const 1)))
+                                 (i32.const 1000))))
+    (local.get 0)))
+)",
+                               imports);
+  ASSERT_NE(inst, nullptr);
+  CallResult r = call(store, inst, "f");
+  ASSERT_TRUE(r.ok()) << r.message;
+  EXPECT_EQ(r.values.at(0).as_i32(), 1000);
+  burn = std::chrono::milliseconds(100);
+  r = call(store, inst, "f");
+  EXPECT_EQ(r.outcome, Outcome::Abort);
+  EXPECT_EQ(r.trap, TrapKind::CpuLimit);
+}
+
+TEST(Limits, CpuDeadlineStaysSpentWhenAHostSwallowsTheNestedAbort) {
+  // The nested call hits the deadline; the host function ignores that and returns, and the
+  // outer guest loops forever: it must be stopped too.
+  StoreOptions options;
+  options.limits.cpu_time_per_call = std::chrono::milliseconds(20);
+  options.terminate_on_abort = false;
+  Store store(options);
+  Imports imports;
+  Function inner;
+  Outcome nested_outcome = Outcome::Ok;
+  imports.define("env", "reenter",
+                 Extern::of(store.create_host_function(
+                     kVoid, [&](HostContext& ctx, std::span<const Value>, std::span<Value>) {
+                       nested_outcome = ctx.call(inner, {}).outcome;
+                       return HostResult::ok();
+                     })));
+  Instance* inst = instantiate(store, R"((module
+  (import "env" "reenter" (func $reenter))
+  (func (export "inner") (loop $l (br $l)))
+  (func (export "outer") (call $reenter) (loop $l (br $l))))
+)",
+                               imports);
+  ASSERT_NE(inst, nullptr);
+  inner = *inst->get_function("inner");
+  // Should the deadline be lost, the test fails with another trap instead of hanging.
+  std::atomic<bool> done{false};
+  std::thread safety_net([&] {
+    for (int i = 0; i < 500 && !done; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!done) store.interrupt(TrapKind::Unreachable);
+  });
+  CallResult r = call(store, inst, "outer");
+  done = true;
+  safety_net.join();
+  EXPECT_EQ(nested_outcome, Outcome::Abort);
+  EXPECT_EQ(r.outcome, Outcome::Abort);
+  EXPECT_EQ(r.trap, TrapKind::CpuLimit);
+}
+
+TEST(Limits, CpuDeadlineWorksInAForkedChild) {
+  // The deadline thread does not survive fork(); a child that runs guest code gets its own.
+  StoreOptions options;
+  options.limits.cpu_time_per_call = std::chrono::milliseconds(20);
+  Store store(options);
+  Instance* inst = instantiate(store, kCallTree);
+  ASSERT_NE(inst, nullptr);
+  ASSERT_EQ(call(store, inst, "fib", {i32(60)}).trap, TrapKind::CpuLimit);  // thread started
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(20);  // a child that is never stopped dies of SIGALRM instead of hanging the test
+    Store child_store(options);
+    Instance* child_inst = instantiate(child_store, kCallTree);
+    CallResult r = call(child_store, child_inst, "fib", {i32(60)});
+    _exit(r.trap == TrapKind::CpuLimit ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
 }
 
 TEST(Limits, InterruptFromAnotherThread) {

@@ -14,7 +14,8 @@
 // sequences into one operation each: compare + branch, compare + select, `x + k` into a load's or
 // store's address (kept pending like a `local.get` until its consumer is known), constant store
 // values, loop latches (add + compare + branch), conditional adds, and the last value computed
-// straight into the result slot. Loops have no check instruction: backward branches count ticks.
+// straight into the result slot. Loops have no check instruction: backward branches test the
+// store's attention flag (cpu_watchdog.h).
 //
 // Calling convention: a caller materialises the arguments in consecutive slots at the top of its
 // stack; the callee's frame starts there, so the arguments are its first locals, and the callee

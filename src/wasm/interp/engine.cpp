@@ -581,7 +581,8 @@ void Store::clear_terminated() {
   impl_->nested_abort.reset();
 }
 void Store::interrupt(TrapKind kind) {
-  impl_->interrupt_kind.store(static_cast<int>(kind), std::memory_order_relaxed);
+  impl_->interrupt_kind.store(static_cast<int>(kind));
+  impl_->attention.store(1);
 }
 
 Function Store::create_host_function(FuncType type, HostCallback callback, std::string name) {

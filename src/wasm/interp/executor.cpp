@@ -1,6 +1,8 @@
 // The interpreter loop: direct-threaded dispatch (computed goto) over the compiled code, with an
 // explicit frame stack so guest recursion never consumes native stack.
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -10,6 +12,7 @@
 #include <mutex>
 
 #include "wasm/interp/compiler.h"
+#include "wasm/interp/cpu_watchdog.h"
 #include "wasm/interp/runtime.h"
 
 namespace rw::internal {
@@ -23,9 +26,6 @@ uint64_t thread_cpu_ns() {
 }
 
 namespace {
-
-// How many loop back-edges and calls run between two looks at interrupts and the deadline.
-constexpr int kTickInterval = 4096;
 
 template <class F>
 F wasm_min(F a, F b) {
@@ -338,7 +338,8 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
   uint64_t mem_size = 0;
   const uint32_t* track_stamps = nullptr;  // mem0's dirty-page tracking, null when off
   uint32_t track_epoch = 0;
-  int ticks = kTickInterval;
+  // Set by Store::interrupt and by the CPU watchdog (cpu_watchdog.h); polled, never counted.
+  const std::atomic<uint8_t>* const attention = &s->attention;
   ExnObject* exn = nullptr;
   size_t call_len = 0;
   bool tail = false;
@@ -364,15 +365,18 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
     track_stamps = mem0->track_stamps; \
     track_epoch = mem0->track_epoch;   \
   } while (0)
+// Whether an interrupt or the CPU deadline wants the loop's attention (cpu_watchdog.h).
+#define ATTENTION() __builtin_expect(attention->load(std::memory_order_relaxed) != 0, 0)
 // A taken branch. Loops have no check instruction of their own: every iteration of a loop takes a
-// backward branch, which counts a tick, so an endless loop still sees interrupts and deadlines.
-// `word` indexes the instruction's target word, which holds the target relative to itself.
+// backward branch, which looks at the attention flag, so an endless loop still sees interrupts
+// and deadlines. `word` indexes the instruction's target word, which holds the target relative
+// to itself.
 #define BRANCH(word)                                                      \
   do {                                                                    \
     const uint32_t* to_ = pc + (word) + static_cast<int32_t>(pc[(word)]); \
-    if (to_ <= pc && --ticks <= 0) {                                      \
+    if (to_ <= pc && ATTENTION()) {                                       \
       pc = to_;                                                           \
-      goto check_ticks;                                                   \
+      goto check_attention;                                               \
     }                                                                     \
     pc = to_;                                                             \
     NEXT();                                                               \
@@ -415,28 +419,26 @@ enter_guest : {
     inst = callee->instance;
     RELOAD_MEM();
   }
-  if (--ticks <= 0) goto check_ticks;
+  if (ATTENTION()) goto check_attention;
   NEXT();
 }
 
-check_ticks : {
-  ticks = kTickInterval;
-  int requested = s->interrupt_kind.load(std::memory_order_relaxed);
+check_attention : {
+  // The flag is cleared before the reasons are read, so a request made meanwhile sets it again.
+  s->attention.exchange(0, std::memory_order_acquire);
+  int requested = s->interrupt_kind.exchange(-1, std::memory_order_relaxed);
   if (requested >= 0) {
-    s->interrupt_kind.store(-1, std::memory_order_relaxed);
     fr->pc = pc;
     out.trap = static_cast<TrapKind>(requested);
     out.message = out.trap == TrapKind::CpuLimit ? "cpu time limit exceeded" : "interrupted";
     goto trap;
   }
-  if (s->cpu_budget_ns != 0) {
-    uint64_t now = thread_cpu_ns();
-    if (s->deadline_ns == 0) {
-      s->deadline_ns = now + s->cpu_budget_ns;
-    } else if (now > s->deadline_ns) {
-      fr->pc = pc;
-      TRAP(CpuLimit, "cpu time limit exceeded");
-    }
+  if (s->cpu_watch.expired.load(std::memory_order_relaxed)) {
+    // Spent for the rest of the outermost call: any later look (after a host function swallowed
+    // a nested call's trap, say) stops the guest again.
+    s->attention.store(1, std::memory_order_relaxed);
+    fr->pc = pc;
+    TRAP(CpuLimit, "cpu time limit exceeded");
   }
   NEXT();
 }
@@ -544,7 +546,7 @@ L_CallDirect : {
   *fr = Frame{inst, cc, new_fp, nullptr};
   pc = cc->code.data();
   fp = new_fp;
-  if (--ticks <= 0) goto check_ticks;
+  if (ATTENTION()) goto check_attention;
   NEXT();
 }
 L_CallIndirectOp : {
@@ -599,7 +601,7 @@ do_call:
     if (host_status == Status::Trap) goto trap;
     if (tail) goto L_Ret;  // results are at fp[0..]
     pc += call_len;
-    if (--ticks <= 0) goto check_ticks;
+    if (ATTENTION()) goto check_attention;
     NEXT();
   }
 
@@ -671,7 +673,7 @@ throw_exn : {
       exn->unwound = std::move(out.backtrace);
       out.backtrace.clear();
       // A handler may continue at a loop's start: count a tick like a backward branch.
-      if (--ticks <= 0) goto check_ticks;
+      if (ATTENTION()) goto check_attention;
       NEXT();
     }
     out.backtrace.push_back({f.inst->funcs[c->func_index], at});
@@ -1527,6 +1529,12 @@ CallResult invoke(StoreImpl* s, FuncInst* func, std::span<const Value> args, Ins
     }
   }
   const bool outermost = s->frames.empty() && s->host_nesting == 0;
+  struct WatchedWhileInScope {
+    CpuWatch* watch = nullptr;
+    ~WatchedWhileInScope() {
+      if (watch) unwatch_cpu(*watch);
+    }
+  } cpu_watched;
   if (!outermost && s->host_nesting > s->options.limits.max_host_nesting) {
     result.outcome = Outcome::Abort;
     result.trap = TrapKind::StackOverflow;
@@ -1542,9 +1550,20 @@ CallResult invoke(StoreImpl* s, FuncInst* func, std::span<const Value> args, Ins
   if (outermost) {
     s->grow_failed = false;
     s->nested_abort.reset();
+    // A deadline left over from an earlier call is cleared; an interrupt requested between
+    // calls (or while this one starts) stops this one.
+    s->attention.store(0);
+    if (s->interrupt_kind.load() >= 0) s->attention.store(1);
+    s->cpu_watch.expired.store(false, std::memory_order_relaxed);
     auto limit = s->options.limits.cpu_time_per_call.count();
-    s->cpu_budget_ns = limit > 0 ? static_cast<uint64_t>(limit) : 0;
-    s->deadline_ns = 0;
+    if (limit > 0) {
+      s->cpu_watch.attention = &s->attention;
+      s->cpu_watch.budget_ns = static_cast<uint64_t>(limit);
+      if (pthread_getcpuclockid(pthread_self(), &s->cpu_watch.clock) == 0) {
+        watch_cpu(s->cpu_watch);
+        cpu_watched.watch = &s->cpu_watch;
+      }
+    }
   }
 
   uint64_t* fp = s->stack_base;

@@ -16,6 +16,7 @@
 
 #include "rewind/engine.h"
 #include "wasm/common/module.h"
+#include "wasm/interp/cpu_watchdog.h"
 
 namespace rw::internal {
 
@@ -234,12 +235,10 @@ struct StoreImpl {
   std::atomic<int> interrupt_kind{-1};  // TrapKind requested by Store::interrupt, or -1
   // State of the outermost call.
   bool grow_failed = false;
-  // The CPU budget of the outermost call, and its deadline in thread CPU time, known from the
-  // first look at the clock (after kTickInterval ticks): a short call never reads the clock,
-  // which is a costly system call next to a trivial request. The CPU a call spends before that
-  // first look is not charged, so the limit fires at most one interval later than it would.
-  uint64_t cpu_budget_ns = 0;  // 0 = unlimited
-  uint64_t deadline_ns = 0;    // 0 = not known yet
+  // Polled by the executor on backward branches and calls: set by Store::interrupt and by the
+  // CPU watchdog when the outermost call's budget (cpu_watch) is spent.
+  std::atomic<uint8_t> attention{0};
+  CpuWatch cpu_watch;
   // When a nested entry aborts, its result is kept here so the outer executor can keep
   // unwinding with the same trap.
   std::shared_ptr<const CallResult> nested_abort;
