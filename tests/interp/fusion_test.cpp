@@ -212,6 +212,23 @@ constexpr std::string_view kFusions = R"(
 ;; (a ^ b) * k, the step of multiplicative hashes; with the xor also kept in a local it is not fused.
   (func (export "xor_mul") (param i32 i32) (result i32)
     (i32.mul (i32.xor (local.get 0) (local.get 1)) (i32.const 16777619)))
+  ;; Two hash steps in a row (FNV-1a unrolled), the first step's value on either side of the
+  ;; second xor; and kept in a local, which must still be written.
+  (func (export "xor_mul_twice") (param i32 i32 i32) (result i32)
+    (i32.mul (i32.xor (i32.mul (i32.xor (local.get 0) (local.get 1)) (i32.const 16777619))
+                      (local.get 2))
+             (i32.const 0x01000193)))
+  (func (export "xor_mul_twice_right") (param i32 i32 i32) (result i32)
+    (i32.mul (i32.xor (local.get 2)
+                      (i32.mul (i32.xor (local.get 0) (local.get 1)) (i32.const 31)))
+             (i32.const 16777619)))
+  (func (export "xor_mul_twice_tee") (param i32 i32 i32) (result i32) (local i32)
+    (i32.mul (i32.xor (local.tee 3 (i32.mul (i32.xor (local.get 0) (local.get 1))
+                                            (i32.const 16777619)))
+                      (local.get 2))
+             (i32.const 16777619))
+    (local.get 3)
+    (i32.sub))
   (func (export "xor_tee_mul") (param i32 i32) (result i32) (local i32)
     (i32.mul (local.tee 2 (i32.xor (local.get 0) (local.get 1))) (i32.const 3))
     (local.get 2)
@@ -503,6 +520,26 @@ TEST_P(Fusion, XorThenMultiplyByAConstant) {
                 run("xor_mul", {i32(static_cast<int32_t>(h)), i32(0x61)}).values.at(0).as_i32()),
             (h ^ 0x61u) * 16777619u);
   EXPECT_EQ(run("xor_tee_mul", {i32(6), i32(3)}).values.at(0).as_i32(), 5 * 3 + 5);
+}
+
+TEST_P(Fusion, TwoHashStepsInARow) {
+  uint32_t h = 0x811c9dc5u, a = 0x6b, b = 0x65;
+  auto run3 = [&](std::string_view name) {
+    return static_cast<uint32_t>(
+        run(name, {i32(static_cast<int32_t>(h)), i32(static_cast<int32_t>(a)),
+                   i32(static_cast<int32_t>(b))})
+            .values.at(0)
+            .as_i32());
+  };
+  uint32_t step = (h ^ a) * 16777619u;
+  EXPECT_EQ(run3("xor_mul_twice"), (step ^ b) * 16777619u);
+  EXPECT_EQ(run3("xor_mul_twice_right"), (b ^ ((h ^ a) * 31u)) * 16777619u);
+  EXPECT_EQ(run3("xor_mul_twice_tee"), (step ^ b) * 16777619u - step);
+  if (GetParam()) {
+    EXPECT_EQ(first_op("xor_mul_twice"), op_word(internal::IOp::I32XorMulImmXorMulImm));
+    EXPECT_EQ(first_op("xor_mul_twice_right"), op_word(internal::IOp::I32XorMulImmXorMulImm));
+    EXPECT_EQ(first_op("xor_mul_twice_tee"), op_word(internal::IOp::I32XorMulImm));
+  }
 }
 
 TEST_P(Fusion, TwoFloatAdditionsRoundTheInnerSumFirst) {

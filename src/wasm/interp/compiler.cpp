@@ -762,6 +762,23 @@ class Compiler {
         retract_last(p);
         stack_.pop_back();
         stack_.pop_back();
+        // Two hash steps in a row, the first one's value a temporary only the xor read.
+        if (last_start_ != kNone && last_op_ == op_id(IOp::I32XorMulImm) && xa != xb) {
+          uint32_t step = out_.code[last_start_ + 1];
+          if (step >= L_ && (step == xa || step == xb)) {
+            uint32_t a = out_.code[last_start_ + 2], b = out_.code[last_start_ + 3],
+                     k = out_.code[last_start_ + 4];
+            retract_last(last_start_);
+            begin(op_id(IOp::I32XorMulImmXorMulImm));
+            push_result();
+            word(a);
+            word(b);
+            word(k);
+            word(step == xa ? xb : xa);
+            word(static_cast<uint32_t>(v));
+            return;
+          }
+        }
         begin(op_id(IOp::I32XorMulImm));
         push_result();
         word(xa);

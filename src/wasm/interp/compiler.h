@@ -186,6 +186,7 @@ enum class IOp : uint32_t {
               RW_LOAD_BINOPS(RW_X)
 #undef RW_X
                   I32XorMulImm,  // dst, a, b, imm: (a ^ b) * imm, the step of multiplicative hashes
+  I32XorMulImmXorMulImm,  // dst, a, b, imm, c, imm2: (((a ^ b) * imm) ^ c) * imm2, two steps
   // dst, a, address slot, offset, addend, imm: (a ^ load8_u(address)) * imm, a byte step of FNV-1a
   I32XorLoad8UMulImm,
   // dst, a, b, c: (a + b) + c with both sums rounded, so a running float sum (`s += x + y`) does

@@ -297,6 +297,7 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
                       RW_LOAD_BINOPS(RW_X)
 #undef RW_X
           && L_I32XorMulImm,
+      &&L_I32XorMulImmXorMulImm,
       &&L_I32XorLoad8UMulImm,
       &&L_F32AddAdd,
       &&L_F64AddAdd,
@@ -1180,6 +1181,12 @@ L_I32XorMulImm:
   fp[pc[1]] = U32((static_cast<uint32_t>(fp[pc[2]]) ^ static_cast<uint32_t>(fp[pc[3]])) * pc[4]);
   pc += 5;
   NEXT();
+L_I32XorMulImmXorMulImm : {
+  uint32_t step = (static_cast<uint32_t>(fp[pc[2]]) ^ static_cast<uint32_t>(fp[pc[3]])) * pc[4];
+  fp[pc[1]] = U32((step ^ static_cast<uint32_t>(fp[pc[5]])) * pc[6]);
+  pc += 7;
+  NEXT();
+}
 
   GEN_I32(I32Add, U32(a + b))
   GEN_I32(I32Sub, U32(a - b))
