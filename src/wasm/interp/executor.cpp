@@ -1559,8 +1559,11 @@ CallResult invoke(StoreImpl* s, FuncInst* func, std::span<const Value> args, Ins
     s->nested_abort.reset();
     // A deadline left over from an earlier call is cleared; an interrupt requested between
     // calls (or while this one starts) stops this one.
-    s->attention.store(0);
-    if (s->interrupt_kind.load() >= 0) s->attention.store(1);
+    // (A full barrier only when there is something to clear: calls are short.)
+    if (s->attention.load(std::memory_order_relaxed) != 0) {
+      s->attention.store(0);
+      if (s->interrupt_kind.load() >= 0) s->attention.store(1);
+    }
     s->cpu_watch.expired.store(false, std::memory_order_relaxed);
     auto limit = s->options.limits.cpu_time_per_call.count();
     if (limit > 0) {
