@@ -13,12 +13,17 @@ namespace rw::internal {
 namespace {
 
 constexpr std::chrono::milliseconds kPeriod{1};
+constexpr int kLingerPeriods = 100;
 
 struct Watcher {
   std::mutex mutex;
   std::condition_variable wake;
   std::vector<CpuWatch*> watches;
   bool thread_started = false;
+  // True while the thread waits with no deadline. It lingers (keeps its period) for a while after
+  // the last watch ends, so a server whose calls come one after another does not pay a wake-up
+  // of the thread per call.
+  bool parked = false;
 };
 
 // Never destroyed: the watcher thread is detached and may still be waiting when static
@@ -34,8 +39,18 @@ uint64_t clock_ns(clockid_t clock) {
 
 void run(Watcher* w) {
   std::unique_lock lock(w->mutex);
+  int idle_periods = 0;
   for (;;) {
-    w->wake.wait(lock, [&] { return !w->watches.empty(); });
+    if (w->watches.empty()) {
+      if (++idle_periods < kLingerPeriods) {
+        w->wake.wait_for(lock, kPeriod);
+        continue;
+      }
+      w->parked = true;
+      w->wake.wait(lock, [&] { return !w->watches.empty(); });
+      w->parked = false;
+    }
+    idle_periods = 0;
     for (CpuWatch* watch : w->watches) {
       if (watch->expired.load(std::memory_order_relaxed)) continue;
       uint64_t now = clock_ns(watch->clock);
@@ -69,12 +84,11 @@ void watch_cpu(CpuWatch& watch) {
   watch.started = false;
   watch.start_ns = 0;
   watch.expired.store(false, std::memory_order_relaxed);
-  bool was_idle = w.watches.empty();
   w.watches.push_back(&watch);
   if (!w.thread_started) {
     w.thread_started = true;
     std::thread(run, &w).detach();
-  } else if (was_idle) {
+  } else if (w.parked) {
     w.wake.notify_one();
   }
 }
