@@ -8,8 +8,8 @@
 // budget is spent; Store::interrupt sets it too. This is the shape of wasmtime's epoch
 // interruption, with the clock read per thread so a call is charged only its own CPU time.
 //
-// The thread starts with the first watched call and sleeps on a condition variable while no call
-// is watched. A call's CPU time is counted from the watcher's first look at it, so up to about a
+// The thread starts with the first watched call; once no call has been watched for 100 ms it
+// parks on a condition variable (so back-to-back calls never pay a wake-up). A call's CPU time is counted from the watcher's first look at it, so up to about a
 // millisecond spent before that is not charged; a budget is enforced within about a millisecond
 // after it is spent.
 
