@@ -17,6 +17,12 @@ namespace {
 const FuncType kVoid{};
 const FuncType kI32ToI32{{ValType::I32}, {ValType::I32}};
 
+StoreOptions cpu_limited(std::chrono::milliseconds budget) {
+  StoreOptions options;
+  options.limits.cpu_time_per_call = budget;
+  return options;
+}
+
 TEST(HostFunctions, OkResultsReachTheGuest) {
   Store store;
   Imports imports;
@@ -363,8 +369,7 @@ TEST(Limits, TailCallsRunInConstantStack) {
 }
 
 TEST(Limits, CpuDeadlineStopsAnInfiniteLoop) {
-  StoreOptions options;
-  options.limits.cpu_time_per_call = std::chrono::milliseconds(50);
+  StoreOptions options = cpu_limited(std::chrono::milliseconds(50));
   Store store(options);
   Instance* inst = instantiate(store, R"((module (func (export "spin") (loop $l (br $l)))))");
   ASSERT_NE(inst, nullptr);
@@ -399,8 +404,7 @@ constexpr std::string_view kCallTree = R"((module
 TEST(Limits, CpuDeadlineStopsACallTreeWithoutLoops) {
   // No backward branch at all: the calls are where the deadline is seen. fib(60) would take
   // days.
-  StoreOptions options;
-  options.limits.cpu_time_per_call = std::chrono::milliseconds(20);
+  StoreOptions options = cpu_limited(std::chrono::milliseconds(20));
   Store store(options);
   Instance* inst = instantiate(store, kCallTree);
   ASSERT_NE(inst, nullptr);
@@ -412,8 +416,7 @@ TEST(Limits, CpuDeadlineStopsACallTreeWithoutLoops) {
 }
 
 TEST(Limits, CpuDeadlineIsArmedAgainForEveryCall) {
-  StoreOptions options;
-  options.limits.cpu_time_per_call = std::chrono::milliseconds(20);
+  StoreOptions options = cpu_limited(std::chrono::milliseconds(20));
   options.terminate_on_abort = false;
   Store store(options);
   Instance* inst = instantiate(store, kCallTree);
@@ -429,8 +432,7 @@ TEST(Limits, CpuDeadlineIsArmedAgainForEveryCall) {
 
 TEST(Limits, CpuSpentInHostFunctionsCounts) {
   // The guest loop is short; the host function it calls first burns more than the budget.
-  StoreOptions options;
-  options.limits.cpu_time_per_call = std::chrono::milliseconds(10);
+  StoreOptions options = cpu_limited(std::chrono::milliseconds(10));
   options.terminate_on_abort = false;
   Store store(options);
   Imports imports;
@@ -463,8 +465,7 @@ TEST(Limits, CpuSpentInHostFunctionsCounts) {
 TEST(Limits, CpuDeadlineStaysSpentWhenAHostSwallowsTheNestedAbort) {
   // The nested call hits the deadline; the host function ignores that and returns, and the
   // outer guest loops forever: it must be stopped too.
-  StoreOptions options;
-  options.limits.cpu_time_per_call = std::chrono::milliseconds(20);
+  StoreOptions options = cpu_limited(std::chrono::milliseconds(20));
   options.terminate_on_abort = false;
   Store store(options);
   Imports imports;
@@ -501,8 +502,7 @@ TEST(Limits, CpuDeadlineStaysSpentWhenAHostSwallowsTheNestedAbort) {
 
 TEST(Limits, CpuDeadlineWorksInAForkedChild) {
   // The deadline thread does not survive fork(); a child that runs guest code gets its own.
-  StoreOptions options;
-  options.limits.cpu_time_per_call = std::chrono::milliseconds(20);
+  StoreOptions options = cpu_limited(std::chrono::milliseconds(20));
   Store store(options);
   Instance* inst = instantiate(store, kCallTree);
   ASSERT_NE(inst, nullptr);

@@ -9,9 +9,10 @@
 // interruption, with the clock read per thread so a call is charged only its own CPU time.
 //
 // The thread starts with the first watched call; once no call has been watched for 100 ms it
-// parks on a condition variable (so back-to-back calls never pay a wake-up). A call's CPU time is counted from the watcher's first look at it, so up to about a
-// millisecond spent before that is not charged; a budget is enforced within about a millisecond
-// after it is spent.
+// parks on a condition variable (so back-to-back calls never pay a wake-up). A call's CPU time
+// is counted from the watcher's first look at it, so up to about a millisecond spent before that
+// is not charged; a budget is enforced within about a millisecond after it is spent. watch_cpu
+// clears the watch's previous expiry.
 
 #include <time.h>
 

@@ -19,12 +19,6 @@ namespace rw::internal {
 
 using wasm::Opcode;
 
-uint64_t thread_cpu_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 namespace {
 
 template <class F>
@@ -673,7 +667,7 @@ throw_exn : {
       RELOAD_MEM();
       exn->unwound = std::move(out.backtrace);
       out.backtrace.clear();
-      // A handler may continue at a loop's start: count a tick like a backward branch.
+      // A handler may continue at a loop's start: look at the flag like a backward branch.
       if (ATTENTION()) goto check_attention;
       NEXT();
     }
@@ -1564,7 +1558,6 @@ CallResult invoke(StoreImpl* s, FuncInst* func, std::span<const Value> args, Ins
       s->attention.store(0);
       if (s->interrupt_kind.load() >= 0) s->attention.store(1);
     }
-    s->cpu_watch.expired.store(false, std::memory_order_relaxed);
     auto limit = s->options.limits.cpu_time_per_call.count();
     if (limit > 0) {
       s->cpu_watch.attention = &s->attention;

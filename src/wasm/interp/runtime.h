@@ -277,6 +277,5 @@ CallResult invoke(StoreImpl* store, FuncInst* func, std::span<const Value> args,
 
 uint64_t value_to_slot(const Value& v);
 Value slot_to_value(ValType t, uint64_t slot);
-uint64_t thread_cpu_ns();
 
 }  // namespace rw::internal
