@@ -1,7 +1,9 @@
 // The compiler's fused instructions (compare+select, folded address additions, immediate store
-// values, loop latches, results computed into the result slot, backward-branch ticks) must keep
+// values, loop latches, results computed into the result slot, paired additions, loops whose exit
+// branch is turned around, attention checks on backward branches) must keep
 // exact wasm semantics, including at the edges where a naive fusion would differ.
 
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <cmath>
@@ -192,6 +194,67 @@ constexpr std::string_view kFusions = R"(
 ;; Both operands loaded: one op, operands in order; a trap is reported at the load that failed.
   (func (export "loads_mul_f64") (param i32 i32) (result f64)
     (f64.mul (f64.load offset=8 (local.get 0)) (f64.load offset=16 (local.get 1))))
+  ;; The same with a register-register address (base + index in locals) on either side or both.
+  (func (export "loads_mul_f64_ir") (param i32 i32 i32) (result f64)
+    (f64.mul (f64.load offset=8 (local.get 0))
+             (f64.load offset=16 (i32.add (local.get 1) (local.get 2)))))
+  (func (export "loads_mul_f64_ri") (param i32 i32 i32) (result f64)
+    (f64.mul (f64.load offset=8 (i32.add (local.get 0) (local.get 1)))
+             (f64.load offset=16 (local.get 2))))
+  (func (export "loads_sub_i32_rr") (param i32 i32 i32 i32) (result i32)
+    (i32.add (i32.load (i32.add (local.get 0) (local.get 1)))
+             (i32.load offset=4 (i32.add (local.get 2) (local.get 3)))))
+  ;; Two additions in a row run as one instruction; the second reads the first one's result.
+  (func (export "two_adds") (param $a i32) (param $b i32) (result i32)
+    (local.set $a (i32.add (local.get $a) (i32.const 5)))
+    (local.set $b (i32.add (local.get $b) (local.get $a)))
+    (i32.sub (local.get $a) (local.get $b)))
+  ;; A branch lands on the second addition of a pair, which must still run alone.
+  (func (export "branch_into_second_add") (param $x i32) (param $skip i32) (result i32)
+    (local $y i32)
+    (block $b
+      (br_if $b (local.get $skip))
+      (local.set $x (i32.add (local.get $x) (i32.const 100))))
+    (local.set $y (i32.add (local.get $x) (i32.const 1)))
+    (i32.add (i32.mul (local.get $x) (i32.const 1000)) (local.get $y)))
+  ;; Loops that leave by a conditional branch, then go round by `br` (turned around when fused).
+  ;; Compares bytes at p and q for n bytes: n if all equal, else -(index of the first mismatch).
+  (func (export "exit_then_back") (param $p i32) (param $q i32) (param $n i32) (result i32)
+    (local $i i32)
+    (block $done
+      (block $differ
+        (loop $next
+          (br_if $differ (i32.ne (i32.load8_u (local.get $p)) (i32.load8_u (local.get $q))))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (local.set $q (i32.add (local.get $q) (i32.const 1)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $done (i32.eqz (local.tee $n (i32.add (local.get $n) (i32.const -1)))))
+          (br $next)))
+      (return (i32.sub (i32.const 0) (local.get $i))))
+    (local.get $i))
+  ;; do { ++p; ++n; } while (byte at p + 3 == 0); return n (a branch on a loaded byte, which can
+  ;; trap).
+  (func (export "exit_on_nonzero_byte") (param $p i32) (result i32)
+    (local $n i32)
+    (block $out
+      (loop $next
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br_if $out (i32.load8_u offset=3 (local.get $p)))
+        (br $next)))
+    (local.get $n))
+  ;; Compare-with-immediate and i64 exits: sums 1..k while k < limit, i64 counting down to zero.
+  (func (export "exit_on_compare") (param $limit i32) (param $count i64) (result i64)
+    (local $k i32) (local $sum i64)
+    (block $out
+      (loop $next
+        (br_if $out (i32.ge_u (local.get $k) (local.get $limit)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (local.set $sum (i64.add (local.get $sum) (i64.extend_i32_u (local.get $k))))
+        (br_if $out (i64.eqz (local.tee $count (i64.sub (local.get $count) (i64.const 1)))))
+        (br_if $out (i32.gt_s (local.get $k) (i32.const 1000)))
+        (br $next)))
+    (local.get $sum))
   (func (export "loads_add_f64") (param i32 i32) (result f64)
     (f64.add (f64.load (local.get 0)) (f64.load (local.get 1))))
   (func (export "loads_f32") (param i32 i32) (result f32)
@@ -290,6 +353,17 @@ class Fusion : public ::testing::TestWithParam<bool> {
       return f.ready.load() ? f.code.at(0) : UINT32_MAX;
     }
     return UINT32_MAX;
+  }
+  // Whether export `name`'s compiled code holds `op` (an operand word could only match by
+  // coincidence: the functions here are small and their operands are small numbers).
+  bool has_op(std::string_view name, internal::IOp op) {
+    const wasm::Module& ir = module_->compiled().ir;
+    for (const wasm::Export& e : ir.exports) {
+      if (e.name != name) continue;
+      const internal::CompiledFunc& f = module_->compiled().code[e.index - ir.num_imported_funcs];
+      return f.ready.load() && std::find(f.code.begin(), f.code.end(), op_word(op)) != f.code.end();
+    }
+    return false;
   }
   static uint32_t op_word(internal::IOp op) {
     return static_cast<uint32_t>(internal::dispatch_offsets()[internal::op_id(op)]);
@@ -514,6 +588,96 @@ TEST_P(Fusion, BothLoadsOfAFusedOpTrapAsThemselves) {
   }
 }
 
+TEST_P(Fusion, BothOperandsLoadedThroughRegisterRegisterAddresses) {
+  run("init_memory");  // 100: i32 0x01020304, 112: i64, 120: f64 1.5, 128: f32 -2.25, 136: f64 4
+  // Left at 112 + 8, right at (100 + 20) + 16 = 136; the index sums wrap at 32 bits.
+  EXPECT_EQ(run("loads_mul_f64_ir", {i32(112), i32(-4), i32(124)}).values.at(0).as_f64(), 6.0);
+  EXPECT_EQ(run("loads_mul_f64_ri", {i32(-8), i32(120), i32(120)}).values.at(0).as_f64(), 6.0);
+  uint32_t w = 0x01020304u, w4 = 0x000000f0u;  // the word at 104 is the byte 0xf0, then zeros
+  EXPECT_EQ(
+      static_cast<uint32_t>(
+          run("loads_sub_i32_rr", {i32(-100), i32(200), i32(90), i32(10)}).values.at(0).as_i32()),
+      w + w4);
+  if (GetParam()) {
+    EXPECT_EQ(first_op("loads_mul_f64_ir"), op_word(internal::IOp::F64MulFromF64LoadsIR));
+    EXPECT_EQ(first_op("loads_mul_f64_ri"), op_word(internal::IOp::F64MulFromF64LoadsRI));
+    EXPECT_EQ(first_op("loads_sub_i32_rr"), op_word(internal::IOp::I32AddFromI32LoadsRR));
+  }
+  // Either load out of bounds traps, reported at its own instruction (told apart by the offset).
+  auto bytes = wasm::wat_to_binary(kFusions);
+  ASSERT_TRUE(bytes.ok());
+  struct Case {
+    const char* name;
+    std::initializer_list<Value> args;
+    uint8_t offset;
+  };
+  for (const Case& c : {Case{"loads_mul_f64_ir", {i32(65530), i32(0), i32(0)}, 8},
+                        Case{"loads_mul_f64_ir", {i32(0), i32(65000), i32(530)}, 16},
+                        Case{"loads_mul_f64_ri", {i32(65000), i32(530), i32(0)}, 8},
+                        Case{"loads_mul_f64_ri", {i32(0), i32(0), i32(65530)}, 16},
+                        Case{"loads_sub_i32_rr", {i32(65534), i32(0), i32(0), i32(0)}, 0},
+                        Case{"loads_sub_i32_rr", {i32(0), i32(0), i32(65530), i32(0)}, 4}}) {
+    CallResult r = call(store_, inst_, c.name, c.args);
+    ASSERT_EQ(r.outcome, Outcome::Abort) << c.name;
+    EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
+    ASSERT_FALSE(r.backtrace.empty());
+    uint32_t at = r.backtrace[0].offset;
+    ASSERT_LT(at + 2, bytes.value().size());
+    EXPECT_TRUE(bytes.value()[at] == 0x2b || bytes.value()[at] == 0x28) << c.name;  // a load
+    EXPECT_EQ(bytes.value()[at + 2], c.offset) << c.name;
+  }
+}
+
+TEST_P(Fusion, AdjacentAdditionsAsOneInstruction) {
+  EXPECT_EQ(run("two_adds", {i32(1), i32(10)}).values.at(0).as_i32(), 6 - 16);
+  EXPECT_EQ(run("two_adds", {i32(-6), i32(-1)}).values.at(0).as_i32(), -1 - -2);
+  EXPECT_EQ(run("two_adds", {i32(INT32_MAX), i32(0)}).values.at(0).as_i32(),
+            static_cast<int32_t>(static_cast<uint32_t>(INT32_MAX) + 5u) -
+                static_cast<int32_t>(static_cast<uint32_t>(INT32_MAX) + 5u));
+  EXPECT_EQ(run("branch_into_second_add", {i32(2), i32(0)}).values.at(0).as_i32(),
+            102 * 1000 + 103);
+  EXPECT_EQ(run("branch_into_second_add", {i32(2), i32(1)}).values.at(0).as_i32(), 2 * 1000 + 3);
+  if (GetParam()) {
+    EXPECT_TRUE(has_op("two_adds", internal::IOp::I32AddImmThenAdd));
+    EXPECT_TRUE(has_op("branch_into_second_add", internal::IOp::I32AddImmThenAddImm));
+  }
+}
+
+TEST_P(Fusion, LoopExitTurnedAroundIntoTheBackEdge) {
+  run("store_i64", {i32(300), i64(0x0044332211)});
+  run("store_i64", {i32(400), i64(0x0044332211)});
+  run("store_i64", {i32(500), i64(0x0044992211)});
+  EXPECT_EQ(run("exit_then_back", {i32(300), i32(400), i32(5)}).values.at(0).as_i32(), 5);
+  EXPECT_EQ(run("exit_then_back", {i32(300), i32(400), i32(1)}).values.at(0).as_i32(), 1);
+  EXPECT_EQ(run("exit_then_back", {i32(300), i32(500), i32(5)}).values.at(0).as_i32(), -2);
+  EXPECT_EQ(run("exit_then_back", {i32(300), i32(300), i32(3)}).values.at(0).as_i32(), 3);
+  EXPECT_EQ(run("exit_on_nonzero_byte", {i32(296)}).values.at(0).as_i32(), 1);   // 300: 0x11
+  EXPECT_EQ(run("exit_on_nonzero_byte", {i32(301)}).values.at(0).as_i32(), 96);  // 304..399: 0
+  EXPECT_EQ(run("exit_on_compare", {i32(10), i64(100)}).values.at(0).as_i64(), 55);
+  EXPECT_EQ(run("exit_on_compare", {i32(10), i64(3)}).values.at(0).as_i64(), 6);
+  EXPECT_EQ(run("exit_on_compare", {i32(0), i64(3)}).values.at(0).as_i64(), 0);
+  EXPECT_EQ(run("exit_on_compare", {i32(5000), i64(-1)}).values.at(0).as_i64(), 1001 * 1002 / 2);
+  if (GetParam()) {
+    // The countdown `if (--n == 0) break; continue` went round by one latch.
+    EXPECT_TRUE(has_op("exit_then_back", internal::IOp::I32AddImmNz));
+    // `br_if $out (load)` jumped out if the byte was set; now it jumps back unless it is.
+    EXPECT_TRUE(has_op("exit_on_nonzero_byte", internal::IOp::JumpUnlessLoad8U));
+    EXPECT_FALSE(has_op("exit_on_nonzero_byte", internal::IOp::JumpIfLoad8U));
+  }
+  // The turned-around load still traps as the load, reported at its own byte offset.
+  auto bytes = wasm::wat_to_binary(kFusions);
+  ASSERT_TRUE(bytes.ok());
+  // Only zeros up to the end of memory: the load at 65536 traps.
+  CallResult r = call(store_, inst_, "exit_on_nonzero_byte", {i32(65524)});
+  ASSERT_EQ(r.outcome, Outcome::Abort);
+  EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
+  ASSERT_FALSE(r.backtrace.empty());
+  uint32_t at = r.backtrace[0].offset;
+  ASSERT_LT(at + 2, bytes.value().size());
+  EXPECT_EQ(bytes.value()[at], 0x2d);  // i32.load8_u
+  EXPECT_EQ(bytes.value()[at + 2], 3);
+}
+
 TEST_P(Fusion, XorThenMultiplyByAConstant) {
   uint32_t h = 0x811c9dc5u;
   EXPECT_EQ(static_cast<uint32_t>(
@@ -588,6 +752,20 @@ TEST(FusionLimits, DeadlineStopsALoopOfFusedLatches) {
                                (i64.const 0)))))))");
   ASSERT_NE(inst, nullptr);
   CallResult r = call(store, inst, "spin");
+  EXPECT_EQ(r.outcome, Outcome::Abort);
+  EXPECT_EQ(r.trap, TrapKind::CpuLimit);
+}
+
+TEST(FusionLimits, DeadlineStopsALoopWhoseExitWasTurnedAround) {
+  StoreOptions options;
+  options.limits.cpu_time_per_call = std::chrono::milliseconds(50);
+  Store store(options);
+  // The exit never fires: the turned-around branch is the loop's only backward branch.
+  Instance* inst = instantiate(store, R"((module (func (export "spin") (param i32)
+    (block $out (loop $l (br_if $out (i32.eqz (local.get 0))) (br $l))))))");
+  ASSERT_NE(inst, nullptr);
+  EXPECT_TRUE(call(store, inst, "spin", {i32(0)}).ok());
+  CallResult r = call(store, inst, "spin", {i32(1)});
   EXPECT_EQ(r.outcome, Outcome::Abort);
   EXPECT_EQ(r.trap, TrapKind::CpuLimit);
 }

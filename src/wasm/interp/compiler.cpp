@@ -98,6 +98,30 @@ uint32_t compare_jump(Opcode op, bool imm) {
   return op_id(IOp::JumpIfI32Eq) + 2 * static_cast<uint32_t>(i) + (imm ? 1 : 0);
 }
 
+// The conditional jump taken exactly when `jump` is not, or 0 (latches have no negated forms).
+uint32_t negated_jump(uint32_t jump) {
+  const std::pair<IOp, IOp> pairs[] = {{IOp::JumpIf, IOp::JumpUnless},
+                                       {IOp::JumpIfI64Eqz, IOp::JumpIfI64Nez},
+                                       {IOp::JumpIfLoad8U, IOp::JumpUnlessLoad8U},
+                                       {IOp::JumpIfLoad32, IOp::JumpUnlessLoad32}};
+  for (const auto& [x, y] : pairs) {
+    if (jump == op_id(x)) return op_id(y);
+    if (jump == op_id(y)) return op_id(x);
+  }
+  using O = Opcode;
+  const std::pair<O, O> compares[] = {{O::I32Eq, O::I32Ne},   {O::I32LtS, O::I32GeS},
+                                      {O::I32LtU, O::I32GeU}, {O::I32GtS, O::I32LeS},
+                                      {O::I32GtU, O::I32LeU}, {O::I64Eq, O::I64Ne},
+                                      {O::I64LtS, O::I64GeS}, {O::I64LtU, O::I64GeU},
+                                      {O::I64GtS, O::I64LeS}, {O::I64GtU, O::I64LeU}};
+  for (bool imm : {false, true})
+    for (const auto& [x, y] : compares) {
+      if (jump == compare_jump(x, imm)) return compare_jump(y, imm);
+      if (jump == compare_jump(y, imm)) return compare_jump(x, imm);
+    }
+  return 0;
+}
+
 // The fused add and compare-and-branch (RW_LATCHES) for an add op followed by a jump op, or 0.
 uint32_t latch_variant(uint32_t add, uint32_t jump) {
   struct Latch {
@@ -171,8 +195,20 @@ uint32_t fused_load_variant(const LoadPair (&pairs)[N], IOp first, Opcode op, ui
 uint32_t load_binary_variant(Opcode op, uint32_t load_op) {
   return fused_load_variant(kLoadBinops, IOp::I32AddFromI32Load8U, op, load_op);
 }
-uint32_t loads_binary_variant(Opcode op, uint32_t load_op) {
-  return fused_load_variant(kLoadsBinops, IOp::I32AddFromI32Loads, op, load_op);
+// Both operands loaded: `left_op` and `right_op` are the two loads, each in its immediate-addend
+// or its RR form, of the same kind.
+uint32_t loads_binary_variant(Opcode op, uint32_t left_op, uint32_t right_op) {
+  constexpr uint32_t n = static_cast<uint32_t>(std::size(kLoadsBinops));
+  for (uint32_t i = 0; i < n; ++i) {
+    const LoadPair& pair = kLoadsBinops[i];
+    if (pair.binop != op) continue;
+    uint32_t plain = op_id(pair.load), rr = two_slot_variant(pair.load);
+    if ((left_op != plain && left_op != rr) || (right_op != plain && right_op != rr)) continue;
+    // The four forms are consecutive blocks of n ops: II, IR, RI, RR.
+    uint32_t form = (left_op == rr ? 2 : 0) + (right_op == rr ? 1 : 0);
+    return op_id(IOp::I32AddFromI32Loads) + form * n + i;
+  }
+  return 0;
 }
 
 bool is_integer_commutative(Opcode op) {
@@ -327,6 +363,10 @@ class Compiler {
     prev_start_ = last_start_;
     prev_op_ = last_op_;
     last_start_ = fuse_ ? pos() : kNone;
+    if (fuse_) {
+      while (!starts_.empty() && starts_.back().first >= pos()) starts_.pop_back();  // retracted
+      starts_.emplace_back(pos(), op);
+    }
     code().push_back(static_cast<uint32_t>(dispatch_[op]));
     last_op_ = op;
     last_dst_pos_ = kNone;
@@ -849,8 +889,8 @@ class Compiler {
   // the op (RW_LOADS_BINOPS): neither value passes through a slot. Operand order is kept.
   bool emit_loads_binary(Opcode op) {
     constexpr uint32_t kLoadWords = 5;  // op, dst, address slot, offset, addend
-    if (last_dst_pos_ == kNone || prev_start_ == kNone || prev_op_ != last_op_) return false;
-    uint32_t fused = loads_binary_variant(op, last_op_);
+    if (last_dst_pos_ == kNone || prev_start_ == kNone) return false;
+    uint32_t fused = loads_binary_variant(op, prev_op_, last_op_);
     uint32_t h = height();
     if (!fused || h < 2 || last_dst_height_ != h - 1 || !stack_[h - 1].materialized() ||
         !stack_[h - 2].materialized())
@@ -896,8 +936,52 @@ class Compiler {
     return true;
   }
 
+  // A loop that leaves by a conditional branch and then goes round by an unconditional one
+  // (`if (--n == 0) break; continue;`, clang's shape for loops with several exits): the
+  // conditional branch is turned around to jump back, and the exit becomes the jump after it, so
+  // an iteration takes one branch instead of two (and an add before it can become a latch).
+  // Called for `br` to `target_index`; returns whether it emitted the branch.
+  bool invert_exit_before_back_edge(uint32_t target_index) {
+    const Ctrl& loop = ctrls_[target_index];
+    if (!fuse_ || loop.kind != CtrlKind::Loop || branch_needs_copies(target_index) ||
+        last_start_ == kNone)
+      return false;
+    uint32_t negated = negated_jump(last_op_);
+    if (!negated) return false;
+    // The last instruction must be a forward jump whose target word (its last) is still open.
+    uint32_t target_word_pos = pos() - 1;
+    Ctrl* exit = nullptr;
+    for (Ctrl& c : ctrls_)
+      if (c.kind != CtrlKind::Loop && !c.fixups.empty() && c.fixups.back() == target_word_pos)
+        exit = &c;
+    if (!exit) return false;
+    uint32_t start = last_start_;
+    CondJump j;
+    j.op = negated;
+    uint32_t operands = target_word_pos - start - 1;
+    j.a = out_.code[start + 1];
+    j.has_b = operands >= 2;
+    j.has_c = operands >= 3;
+    if (j.has_b) j.b = out_.code[start + 2];
+    if (j.has_c) j.c = out_.code[start + 3];
+    uint32_t jump_offset = byte_offset_of_last(start);
+    j.byte_offset = jump_offset;  // a fused load's, when it is one
+    exit->fixups.pop_back();
+    retract_last(start);
+    while (!out_.offsets.empty() && out_.offsets.back().first >= start) out_.offsets.pop_back();
+    uint32_t here = cur_offset_;
+    cur_offset_ = jump_offset;
+    emit_cond_jump(j);
+    target_word(target_index);
+    cur_offset_ = here;
+    begin(op_id(IOp::Jump));
+    target_word(static_cast<uint32_t>(exit - ctrls_.data()));
+    return true;
+  }
+
   bool handle(const wasm::Instr& in);
   void end_block();
+  void fuse_adjacent_adds();
 
   const wasm::Module& m_;
   CompiledFunc& out_;
@@ -919,6 +1003,8 @@ class Compiler {
   std::vector<uint8_t> zero_locals_;
   uint32_t last_start_ = kNone;  // position of the last instruction emitted since a label
   uint32_t prev_start_ = kNone, prev_op_ = 0;  // and of the one before
+  // (position, op) of every instruction, in order, when fusing (for fuse_adjacent_adds).
+  std::vector<std::pair<uint32_t, uint32_t>> starts_;
   const int32_t* dispatch_ = dispatch_offsets();
   uint32_t cur_offset_ = 0;
   uint32_t skip_depth_ = 0;
@@ -927,6 +1013,23 @@ class Compiler {
   bool broken_ = false;
   bool done_ = false;
 };
+
+// Two i32 additions in a row (pointer and counter bumps: `p += 16; q += stride`) run as one
+// instruction. Only the first one's op word changes: the second stays a complete instruction of
+// its own, so a branch to it still finds it, and nothing moves (targets, offsets, handlers).
+void Compiler::fuse_adjacent_adds() {
+  while (!starts_.empty() && starts_.back().first >= pos()) starts_.pop_back();
+  auto form = [](uint32_t op) {
+    return op == op_id(Opcode::I32Add) ? 0 : op == op_id(IOp::I32AddImm) ? 1 : -1;
+  };
+  for (size_t i = 0; i + 1 < starts_.size(); ++i) {
+    int first = form(starts_[i].second), second = form(starts_[i + 1].second);
+    if (first < 0 || second < 0) continue;
+    uint32_t fused = op_id(IOp::I32AddThenAdd) + static_cast<uint32_t>(first * 2 + second);
+    out_.code[starts_[i].first] = static_cast<uint32_t>(dispatch_[fused]);
+    ++i;  // the second one is taken
+  }
+}
 
 bool Compiler::run(std::string& error) {
   const wasm::FunctionBody& body = m_.codes[defined_index_];
@@ -972,6 +1075,7 @@ bool Compiler::run(std::string& error) {
     error = "function body without end";
     return false;
   }
+  if (fuse_) fuse_adjacent_adds();
   uint32_t scratch_base = L_ + max_height_;
   for (uint32_t p : scratch_refs_) out_.code[p] += scratch_base;
   // At least kZeroedLocals slots past the parameters: a call zeroes that many unconditionally.
@@ -1060,7 +1164,7 @@ bool Compiler::handle(const wasm::Instr& in) {
       } else if (op == Opcode::Loop) {
         c.kind = CtrlKind::Loop;
         bind_here();
-        // No check instruction here: the executor counts a tick on every backward branch.
+        // No check instruction here: every backward branch looks at the attention flag.
         c.loop_start = pos();
       } else if (op == Opcode::If) {
         c.kind = CtrlKind::If;
@@ -1219,7 +1323,8 @@ bool Compiler::handle(const wasm::Instr& in) {
     case Opcode::Br: {
       flush_all();
       if (in.index >= ctrls_.size()) return false;
-      emit_branch(ctrl_index_of_label(in.index));
+      if (!invert_exit_before_back_edge(ctrl_index_of_label(in.index)))
+        emit_branch(ctrl_index_of_label(in.index));
       set_unreachable();
       return true;
     }

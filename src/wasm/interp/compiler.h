@@ -118,7 +118,9 @@ namespace rw::internal {
 // <Binop>From<Load>s dst, address slot 1, offset 1, addend 1, address slot 2, offset 2, addend 2
 // computes load(address 1) <binop> load(address 2), checking the left load first. A trap of the
 // right load is reported at the instruction's second word, which the code's offsets table maps
-// to that load's byte offset.
+// to that load's byte offset. The addends are immediates; in the IR, RI and RR forms the right,
+// the left or both are slots instead, as in the loads' RR forms (`a[i * n + k] * b[k * n + j]`
+// adds a row and a column offset held in locals).
 #define RW_LOADS_BINOPS(X) \
   X(I32Add, I32Load)       \
   X(I32Mul, I32Load)       \
@@ -186,7 +188,7 @@ enum class IOp : uint32_t {
               RW_LOAD_BINOPS(RW_X)
 #undef RW_X
                   I32XorMulImm,  // dst, a, b, imm: (a ^ b) * imm, the step of multiplicative hashes
-  I32XorMulImmXorMulImm,  // dst, a, b, imm, c, imm2: (((a ^ b) * imm) ^ c) * imm2, two steps
+  I32XorMulImmXorMulImm,         // dst, a, b, imm, c, imm2: (((a ^ b) * imm) ^ c) * imm2, two steps
   // dst, a, address slot, offset, addend, imm: (a ^ load8_u(address)) * imm, a byte step of FNV-1a
   I32XorLoad8UMulImm,
   // dst, a, b, c: (a + b) + c with both sums rounded, so a running float sum (`s += x + y`) does
@@ -200,14 +202,29 @@ enum class IOp : uint32_t {
 #define RW_X(binop, load) binop##From##load##s,
   RW_LOADS_BINOPS(RW_X)
 #undef RW_X
+#define RW_X(binop, load) binop##From##load##sIR,
+      RW_LOADS_BINOPS(RW_X)
+#undef RW_X
+#define RW_X(binop, load) binop##From##load##sRI,
+          RW_LOADS_BINOPS(RW_X)
+#undef RW_X
+#define RW_X(binop, load) binop##From##load##sRR,
+              RW_LOADS_BINOPS(RW_X)
+#undef RW_X
 // An i32.add whose sum a conditional add takes right away (`a += x; if (a >= m) a -= m`):
 // I32AddCondAdd<cmp>Imm dst, sum, a, b, addend, imm sets sum = a + b, then dst = sum <cmp> imm ?
 // sum + addend : sum. The sum is still written to its local, but the conditional add does not
 // wait for it to come back from the frame.
 #define RW_X(name) I32AddCondAdd##name##Imm,
-      RW_I32_COMPARES(RW_X)
+                  RW_I32_COMPARES(RW_X)
 #undef RW_X
-          Count_
+  // Two adjacent i32 additions, each in its register or immediate form, run by one dispatch:
+  // the words are the two instructions unchanged (4 + 4), and only the first op word differs.
+  I32AddThenAdd,
+  I32AddThenAddImm,
+  I32AddImmThenAdd,
+  I32AddImmThenAddImm,
+  Count_
 };
 
 inline constexpr uint32_t op_id(wasm::Opcode op) { return static_cast<uint32_t>(op); }

@@ -300,9 +300,22 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
 #define RW_X(binop, load) &&L_##binop##From##load##s,
       RW_LOADS_BINOPS(RW_X)
 #undef RW_X
-#define RW_X(name) &&L_I32AddCondAdd##name##Imm,
-          RW_I32_COMPARES(RW_X)
+#define RW_X(binop, load) &&L_##binop##From##load##sIR,
+              RW_LOADS_BINOPS(RW_X)
 #undef RW_X
+#define RW_X(binop, load) &&L_##binop##From##load##sRI,
+                  RW_LOADS_BINOPS(RW_X)
+#undef RW_X
+#define RW_X(binop, load) &&L_##binop##From##load##sRR,
+                      RW_LOADS_BINOPS(RW_X)
+#undef RW_X
+#define RW_X(name) &&L_I32AddCondAdd##name##Imm,
+                          RW_I32_COMPARES(RW_X)
+#undef RW_X
+          && L_I32AddThenAdd,
+      &&L_I32AddThenAddImm,
+      &&L_I32AddImmThenAdd,
+      &&L_I32AddImmThenAddImm,
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -1118,11 +1131,11 @@ L_MemoryFill : {
   LOAD_BINOP(F64Sub, F64Load, uint64_t, double, f64_of, f64_of, slot_f64(a - b))
   LOAD_BINOP(F64Mul, F64Load, uint64_t, double, f64_of, f64_of, slot_f64(a * b))
 #undef LOAD_BINOP
-#define LOADS_BINOP(binop, load, LoadT, T, of_load, expr)                      \
-  L_##binop##From##load##s : {                                                 \
-    uint64_t ea1 = effective_address(fp[pc[2]], pc[4], pc[3]);                 \
+#define LOADS_BINOP_AT(label, LoadT, T, of_load, addend1, addend2, expr)       \
+  label : {                                                                    \
+    uint64_t ea1 = effective_address(fp[pc[2]], addend1, pc[3]);               \
     if (ea1 + sizeof(LoadT) > mem_size) goto oob;                              \
-    uint64_t ea2 = effective_address(fp[pc[5]], pc[7], pc[6]);                 \
+    uint64_t ea2 = effective_address(fp[pc[5]], addend2, pc[6]);               \
     if (ea2 + sizeof(LoadT) > mem_size) {                                      \
       ++pc; /* the right load's byte offset is recorded for the second word */ \
       goto oob;                                                                \
@@ -1136,6 +1149,11 @@ L_MemoryFill : {
     pc += 8;                                                                   \
     NEXT();                                                                    \
   }
+#define LOADS_BINOP(binop, load, LoadT, T, of_load, expr)                               \
+  LOADS_BINOP_AT(L_##binop##From##load##s, LoadT, T, of_load, pc[4], pc[7], expr)       \
+  LOADS_BINOP_AT(L_##binop##From##load##sIR, LoadT, T, of_load, pc[4], fp[pc[7]], expr) \
+  LOADS_BINOP_AT(L_##binop##From##load##sRI, LoadT, T, of_load, fp[pc[4]], pc[7], expr) \
+  LOADS_BINOP_AT(L_##binop##From##load##sRR, LoadT, T, of_load, fp[pc[4]], fp[pc[7]], expr)
   LOADS_BINOP(I32Add, I32Load, uint32_t, uint32_t, AS_U32, U32(a + b))
   LOADS_BINOP(I32Mul, I32Load, uint32_t, uint32_t, AS_U32, U32(a * b))
   LOADS_BINOP(I64Add, I64Load, uint64_t, uint64_t, AS_U64, a + b)
@@ -1145,8 +1163,23 @@ L_MemoryFill : {
   LOADS_BINOP(F64Add, F64Load, uint64_t, double, f64_of, slot_f64(a + b))
   LOADS_BINOP(F64Mul, F64Load, uint64_t, double, f64_of, slot_f64(a * b))
 #undef LOADS_BINOP
+#undef LOADS_BINOP_AT
 #undef AS_U32
 #undef AS_U64
+
+#define ADD_OPERAND(i, imm) (imm ? pc[i] : static_cast<uint32_t>(fp[pc[i]]))
+#define ADD_THEN_ADD(label, imm1, imm2)                                     \
+  label:                                                                    \
+  fp[pc[1]] = U32(static_cast<uint32_t>(fp[pc[2]]) + ADD_OPERAND(3, imm1)); \
+  fp[pc[5]] = U32(static_cast<uint32_t>(fp[pc[6]]) + ADD_OPERAND(7, imm2)); \
+  pc += 8;                                                                  \
+  NEXT();
+  ADD_THEN_ADD(L_I32AddThenAdd, false, false)
+  ADD_THEN_ADD(L_I32AddThenAddImm, false, true)
+  ADD_THEN_ADD(L_I32AddImmThenAdd, true, false)
+  ADD_THEN_ADD(L_I32AddImmThenAddImm, true, true)
+#undef ADD_THEN_ADD
+#undef ADD_OPERAND
 
 L_I32XorLoad8UMulImm : {
   uint64_t ea = effective_address(fp[pc[3]], pc[5], pc[4]);
