@@ -217,6 +217,12 @@ constexpr std::string_view kFusions = R"(
       (local.set $x (i32.add (local.get $x) (i32.const 100))))
     (local.set $y (i32.add (local.get $x) (i32.const 1)))
     (i32.add (i32.mul (local.get $x) (i32.const 1000)) (local.get $y)))
+  ;; Two loads in a row, the second one's address the first one's value.
+  (func (export "load_twice_chain") (param $p i32) (result i32)
+    (local $q i32)
+    (local.set $q (i32.load offset=4 (local.get $p)))
+    (local.set $p (i32.load offset=8 (local.get $q)))
+    (i32.add (local.get $p) (local.get $q)))
   ;; Loops that leave by a conditional branch, then go round by `br` (turned around when fused).
   ;; Compares bytes at p and q for n bytes: n if all equal, else -(index of the first mismatch).
   (func (export "exit_then_back") (param $p i32) (param $q i32) (param $n i32) (result i32)
@@ -640,6 +646,27 @@ TEST_P(Fusion, AdjacentAdditionsAsOneInstruction) {
   if (GetParam()) {
     EXPECT_TRUE(has_op("two_adds", internal::IOp::I32AddImmThenAdd));
     EXPECT_TRUE(has_op("branch_into_second_add", internal::IOp::I32AddImmThenAddImm));
+  }
+}
+
+TEST_P(Fusion, AdjacentLoadsAsOneInstruction) {
+  run("store_i64", {i32(104), i64(200)});
+  run("store_i64", {i32(208), i64(7)});
+  EXPECT_EQ(run("load_twice_chain", {i32(100)}).values.at(0).as_i32(), 207);
+  if (GetParam()) EXPECT_TRUE(has_op("load_twice_chain", internal::IOp::I32LoadTwice));
+  // Each load traps as itself: the first at p + 4, the second at (the loaded value) + 8.
+  run("store_i64", {i32(304), i64(65530)});
+  auto bytes = wasm::wat_to_binary(kFusions);
+  ASSERT_TRUE(bytes.ok());
+  for (auto [p, offset] : {std::pair{65533, 4}, std::pair{300, 8}}) {
+    CallResult r = call(store_, inst_, "load_twice_chain", {i32(p)});
+    ASSERT_EQ(r.outcome, Outcome::Abort) << p;
+    EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
+    ASSERT_FALSE(r.backtrace.empty());
+    uint32_t at = r.backtrace[0].offset;
+    ASSERT_LT(at + 2, bytes.value().size());
+    EXPECT_EQ(bytes.value()[at], 0x28);  // i32.load
+    EXPECT_EQ(bytes.value()[at + 2], offset) << p;
   }
 }
 

@@ -981,7 +981,7 @@ class Compiler {
 
   bool handle(const wasm::Instr& in);
   void end_block();
-  void fuse_adjacent_adds();
+  void fuse_adjacent_pairs();
 
   const wasm::Module& m_;
   CompiledFunc& out_;
@@ -1003,7 +1003,7 @@ class Compiler {
   std::vector<uint8_t> zero_locals_;
   uint32_t last_start_ = kNone;  // position of the last instruction emitted since a label
   uint32_t prev_start_ = kNone, prev_op_ = 0;  // and of the one before
-  // (position, op) of every instruction, in order, when fusing (for fuse_adjacent_adds).
+  // (position, op) of every instruction, in order, when fusing (for fuse_adjacent_pairs).
   std::vector<std::pair<uint32_t, uint32_t>> starts_;
   const int32_t* dispatch_ = dispatch_offsets();
   uint32_t cur_offset_ = 0;
@@ -1014,18 +1014,27 @@ class Compiler {
   bool done_ = false;
 };
 
-// Two i32 additions in a row (pointer and counter bumps: `p += 16; q += stride`) run as one
-// instruction. Only the first one's op word changes: the second stays a complete instruction of
-// its own, so a branch to it still finds it, and nothing moves (targets, offsets, handlers).
-void Compiler::fuse_adjacent_adds() {
+// Pairs of adjacent instructions that run as one: two i32 additions (pointer and counter bumps,
+// `p += 16; q += stride`) and two loads of the same kind (`a[i] != b[i]`). Only the first one's
+// op word changes: the second stays a complete instruction of its own, so a branch to it still
+// finds it, and nothing moves (targets, offsets, handlers).
+void Compiler::fuse_adjacent_pairs() {
   while (!starts_.empty() && starts_.back().first >= pos()) starts_.pop_back();
-  auto form = [](uint32_t op) {
+  auto add_form = [](uint32_t op) {
     return op == op_id(Opcode::I32Add) ? 0 : op == op_id(IOp::I32AddImm) ? 1 : -1;
   };
+#define RW_X(name) Opcode::name,
+  constexpr Opcode kLoads[] = {RW_LOADS(RW_X)};
+#undef RW_X
   for (size_t i = 0; i + 1 < starts_.size(); ++i) {
-    int first = form(starts_[i].second), second = form(starts_[i + 1].second);
-    if (first < 0 || second < 0) continue;
-    uint32_t fused = op_id(IOp::I32AddThenAdd) + static_cast<uint32_t>(first * 2 + second);
+    uint32_t a = starts_[i].second, b = starts_[i + 1].second, fused = 0;
+    if (int first = add_form(a), second = add_form(b); first >= 0 && second >= 0) {
+      fused = op_id(IOp::I32AddThenAdd) + static_cast<uint32_t>(first * 2 + second);
+    } else if (a == b && a < op_id(IOp::FirstInternal)) {
+      int load = index_in(kLoads, std::size(kLoads), static_cast<Opcode>(a));
+      if (load >= 0) fused = op_id(IOp::I32LoadTwice) + static_cast<uint32_t>(load);
+    }
+    if (!fused) continue;
     out_.code[starts_[i].first] = static_cast<uint32_t>(dispatch_[fused]);
     ++i;  // the second one is taken
   }
@@ -1075,7 +1084,7 @@ bool Compiler::run(std::string& error) {
     error = "function body without end";
     return false;
   }
-  if (fuse_) fuse_adjacent_adds();
+  if (fuse_) fuse_adjacent_pairs();
   uint32_t scratch_base = L_ + max_height_;
   for (uint32_t p : scratch_refs_) out_.code[p] += scratch_base;
   // At least kZeroedLocals slots past the parameters: a call zeroes that many unconditionally.

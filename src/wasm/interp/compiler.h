@@ -224,7 +224,12 @@ enum class IOp : uint32_t {
   I32AddThenAddImm,
   I32AddImmThenAdd,
   I32AddImmThenAddImm,
-  Count_
+// Two adjacent loads of the same kind (`a[i] != b[i]`, `p->x, p->y`), likewise unchanged words
+// (5 + 5) under one op word; the second load traps as itself.
+#define RW_X(name) name##Twice,
+  RW_LOADS(RW_X)
+#undef RW_X
+      Count_
 };
 
 inline constexpr uint32_t op_id(wasm::Opcode op) { return static_cast<uint32_t>(op); }

@@ -316,6 +316,9 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
       &&L_I32AddThenAddImm,
       &&L_I32AddImmThenAdd,
       &&L_I32AddImmThenAddImm,
+#define RW_X(name) &&L_##name##Twice,
+      RW_LOADS(RW_X)
+#undef RW_X
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -832,9 +835,25 @@ L_RefFunc:
     pc += 5;                                                   \
     NEXT();                                                    \
   }
-#define LOAD(name, T, expr)     \
-  LOAD_AT(name, T, pc[4], expr) \
-  LOAD_AT(name##RR, T, fp[pc[4]], expr)
+#define LOAD_TWICE(name, T, expr)                             \
+  L_##name##Twice : {                                         \
+    uint64_t ea = effective_address(fp[pc[2]], pc[4], pc[3]); \
+    if (ea + sizeof(T) > mem_size) goto oob;                  \
+    T v;                                                      \
+    std::memcpy(&v, mem + ea, sizeof(T));                     \
+    fp[pc[1]] = (expr);                                       \
+    pc += 5; /* the second load, which traps as itself */     \
+    ea = effective_address(fp[pc[2]], pc[4], pc[3]);          \
+    if (ea + sizeof(T) > mem_size) goto oob;                  \
+    std::memcpy(&v, mem + ea, sizeof(T));                     \
+    fp[pc[1]] = (expr);                                       \
+    pc += 5;                                                  \
+    NEXT();                                                   \
+  }
+#define LOAD(name, T, expr)             \
+  LOAD_AT(name, T, pc[4], expr)         \
+  LOAD_AT(name##RR, T, fp[pc[4]], expr) \
+  LOAD_TWICE(name, T, expr)
   LOAD(I32Load, uint32_t, v)
   LOAD(I64Load, uint64_t, v)
   LOAD(F32Load, uint32_t, v)
@@ -850,6 +869,7 @@ L_RefFunc:
   LOAD(I64Load32S, int32_t, static_cast<uint64_t>(static_cast<int64_t>(v)))
   LOAD(I64Load32U, uint32_t, static_cast<uint64_t>(v))
 #undef LOAD
+#undef LOAD_TWICE
 #undef LOAD_AT
 
 #define STORE_AT(name, T, addend, value)                                 \
