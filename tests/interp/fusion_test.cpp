@@ -7,7 +7,10 @@
 #include <bit>
 #include <chrono>
 #include <cmath>
+#include <random>
+#include <string>
 #include <tuple>
+#include <vector>
 
 #include "test_util.h"
 #include "wasm/interp/compiler.h"  // CompiledFunc, dispatch_offsets
@@ -768,6 +771,66 @@ INSTANTIATE_TEST_SUITE_P(FusedAndPlain, Fusion, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "fused" : "plain";
                          });
+
+// Unsigned division and remainder by a constant run as a multiplication by a precomputed
+// reciprocal (I32DivUMagic, I32RemUMagic): checked against the hardware's answer for divisors
+// across the whole range and numerators at every edge around them, fused and plain.
+TEST(ConstantDivisors, UnsignedDivisionAndRemainderMatchTheHardware) {
+  std::vector<uint32_t> divisors = {
+      2,          3,          5,          6,           7,          9,          10,
+      11,         12,         13,         25,          100,        641,        1000,
+      7919,       50021,      65535,      65536,       65537,      1u << 20,   123456789,
+      0x7fffffff, 0x80000000, 0x80000001, 3486784401u, 0xfffffffd, 0xfffffffe, 0xffffffff};
+  std::mt19937 rng(20261121);
+  for (int i = 0; i < 24; ++i) divisors.push_back(std::max<uint32_t>(2, rng() >> (rng() % 31)));
+  std::sort(divisors.begin(), divisors.end());
+  divisors.erase(std::unique(divisors.begin(), divisors.end()), divisors.end());
+  std::string wat = "(module";
+  for (uint32_t d : divisors) {
+    std::string n = std::to_string(d);
+    wat += " (func (export \"div" + n +
+           "\") (param i32) (result i32) (i32.div_u (local.get 0) (i32.const " + n + ")))";
+    wat += " (func (export \"rem" + n +
+           "\") (param i32) (result i32) (i32.rem_u (local.get 0) (i32.const " + n + ")))";
+  }
+  wat += ")";
+  for (bool fuse : {true, false}) {
+    auto module = load(wat);
+    ASSERT_NE(module, nullptr);
+    module->compiled().fuse = fuse;
+    Store store(spec_options());
+    auto inst = store.instantiate(module, {});
+    ASSERT_TRUE(inst.ok());
+    for (uint32_t d : divisors) {
+      std::vector<uint32_t> numerators = {0,     1,          2,          d - 1,      d,
+                                          d + 1, 0xffffffff, 0xfffffffe, 0x80000000, 0x7fffffff};
+      for (uint64_t k : {2ull, 3ull, 10ull, 0xffffffffull / d, 0xffffffffull / d - 1})
+        for (int64_t delta : {-1, 0, 1})
+          if (uint64_t n = k * d + delta; n <= 0xffffffff)
+            numerators.push_back(static_cast<uint32_t>(n));
+      for (int i = 0; i < 200; ++i) numerators.push_back(static_cast<uint32_t>(rng()));
+      for (uint32_t n : numerators) {
+        CallResult q =
+            call(store, inst.value(), "div" + std::to_string(d), {i32(static_cast<int32_t>(n))});
+        CallResult r =
+            call(store, inst.value(), "rem" + std::to_string(d), {i32(static_cast<int32_t>(n))});
+        ASSERT_TRUE(q.ok() && r.ok());
+        ASSERT_EQ(static_cast<uint32_t>(q.values.at(0).as_i32()), n / d) << n << " / " << d;
+        ASSERT_EQ(static_cast<uint32_t>(r.values.at(0).as_i32()), n % d) << n << " % " << d;
+      }
+    }
+    // The divisions did run as multiplications (the first functions divide by 2, then 3).
+    const internal::CompiledFunc& div2 = module->compiled().code[0];
+    const internal::CompiledFunc& rem3 = module->compiled().code[3];
+    ASSERT_TRUE(div2.ready.load() && rem3.ready.load());
+    EXPECT_EQ(div2.code.at(0),
+              static_cast<uint32_t>(
+                  internal::dispatch_offsets()[internal::op_id(internal::IOp::I32DivUMagic)]));
+    EXPECT_EQ(rem3.code.at(0),
+              static_cast<uint32_t>(
+                  internal::dispatch_offsets()[internal::op_id(internal::IOp::I32RemUMagic)]));
+  }
+}
 
 TEST(FusionLimits, DeadlineStopsALoopOfFusedLatches) {
   StoreOptions options;

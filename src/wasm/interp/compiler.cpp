@@ -766,10 +766,16 @@ class Compiler {
       uint32_t v = static_cast<uint32_t>(stack_.back().value);
       stack_.pop_back();
       uint32_t a = pop();
-      begin(div_op);
+      bool magic = (op == Opcode::I32DivU || op == Opcode::I32RemU) && v >= 2;
+      begin(magic ? op_id(op == Opcode::I32DivU ? IOp::I32DivUMagic : IOp::I32RemUMagic) : div_op);
       push_result();
       word(a);
       word(v);
+      if (magic) {
+        uint64_t m = UINT64_MAX / v + 1;  // ceil(2^64 / v) for v >= 2
+        word(static_cast<uint32_t>(m));
+        word(static_cast<uint32_t>(m >> 32));
+      }
       return;
     }
     if (op == Opcode::I32Add && height() >= 2 && stack_.back().pending_local() &&

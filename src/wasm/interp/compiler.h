@@ -229,7 +229,14 @@ enum class IOp : uint32_t {
 #define RW_X(name) name##Twice,
   RW_LOADS(RW_X)
 #undef RW_X
-      Count_
+  // Unsigned 32-bit division and remainder by an immediate d >= 2 without a divide
+  // instruction: dst, a, d, M low, M high with M = ceil(2^64 / d); a / d is the high half of
+  // the 128-bit product M * a, and a % d that of (M * a mod 2^64) * d (Lemire, Kaser and
+  // Kurz, "Faster remainder by direct computation", 2019). A hardware divide takes 10 to 40
+  // cycles and sits on the dependency chain of loops like `do { digit = n % 10; n /= 10; }`.
+  I32DivUMagic,
+  I32RemUMagic,
+  Count_
 };
 
 inline constexpr uint32_t op_id(wasm::Opcode op) { return static_cast<uint32_t>(op); }

@@ -319,6 +319,8 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
 #define RW_X(name) &&L_##name##Twice,
       RW_LOADS(RW_X)
 #undef RW_X
+          && L_I32DivUMagic,
+      &&L_I32RemUMagic,
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -1311,6 +1313,20 @@ L_I32XorMulImmXorMulImm : {
     pc += 4;                                                                 \
     NEXT();                                                                  \
   }
+L_I32DivUMagic : {
+  uint64_t m = static_cast<uint64_t>(pc[4]) | (static_cast<uint64_t>(pc[5]) << 32);
+  uint32_t a = static_cast<uint32_t>(fp[pc[2]]);
+  fp[pc[1]] = static_cast<uint32_t>((static_cast<unsigned __int128>(m) * a) >> 64);
+  pc += 6;
+  NEXT();
+}
+L_I32RemUMagic : {
+  uint64_t m = static_cast<uint64_t>(pc[4]) | (static_cast<uint64_t>(pc[5]) << 32);
+  uint64_t fraction = m * static_cast<uint32_t>(fp[pc[2]]);  // mod 2^64
+  fp[pc[1]] = static_cast<uint32_t>((static_cast<unsigned __int128>(fraction) * pc[3]) >> 64);
+  pc += 6;
+  NEXT();
+}
   DIV_IMM(I32DivS, int32_t, U32(a / b))
   DIV_IMM(I32DivU, uint32_t, U32(a / b))
   DIV_IMM(I32RemS, int32_t, U32(a % b))
