@@ -374,6 +374,19 @@ class Fusion : public ::testing::TestWithParam<bool> {
     }
     return false;
   }
+  // Expects an out-of-bounds trap reported at a load of kFusions whose opcode is `opcode` and
+  // whose memarg offset (one LEB byte after the alignment) is `offset`: which load trapped.
+  void expect_trap_at_load(const CallResult& r, uint8_t opcode, uint8_t offset) {
+    ASSERT_EQ(r.outcome, Outcome::Abort) << r.message;
+    EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
+    ASSERT_FALSE(r.backtrace.empty());
+    auto bytes = wasm::wat_to_binary(kFusions);
+    ASSERT_TRUE(bytes.ok());
+    uint32_t at = r.backtrace[0].offset;
+    ASSERT_LT(at + 2, bytes.value().size());
+    EXPECT_EQ(bytes.value()[at], opcode);
+    EXPECT_EQ(bytes.value()[at + 2], offset);
+  }
   static uint32_t op_word(internal::IOp op) {
     return static_cast<uint32_t>(internal::dispatch_offsets()[internal::op_id(op)]);
   }
@@ -543,17 +556,8 @@ TEST_P(Fusion, BinaryOpsWithALoadedOperand) {
 }
 
 TEST_P(Fusion, ALoadFusedIntoAnOpTrapsAsTheLoad) {
-  CallResult r = call(store_, inst_, "add_load_oob", {i32(1), i32(65532)});
-  ASSERT_EQ(r.outcome, Outcome::Abort);
-  EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
-  ASSERT_FALSE(r.backtrace.empty());
-  // The reported instruction is the load (opcode 0x28 with offset=2), not the add.
-  auto bytes = wasm::wat_to_binary(kFusions);
-  ASSERT_TRUE(bytes.ok());
-  uint32_t at = r.backtrace[0].offset;
-  ASSERT_LT(at + 2, bytes.value().size());
-  EXPECT_EQ(bytes.value()[at], 0x28);
-  EXPECT_EQ(bytes.value()[at + 2], 2);  // memarg: align, then offset 2
+  // The reported instruction is the load (i32.load offset=2), not the add.
+  expect_trap_at_load(call(store_, inst_, "add_load_oob", {i32(1), i32(65532)}), 0x28, 2);
   EXPECT_EQ(run("add_load_oob", {i32(1), i32(65530)}).values.at(0).as_i32(), 1);
 }
 
@@ -582,18 +586,11 @@ TEST_P(Fusion, BinaryOpsWithBothOperandsLoaded) {
 }
 
 TEST_P(Fusion, BothLoadsOfAFusedOpTrapAsThemselves) {
-  auto bytes = wasm::wat_to_binary(kFusions);
-  ASSERT_TRUE(bytes.ok());
   // The left load (f64.load offset=8) out of bounds, the right one in bounds, and the reverse.
   for (auto [left, right, offset] : {std::tuple{65530, 0, 8}, std::tuple{0, 65530, 16}}) {
-    CallResult r = call(store_, inst_, "loads_mul_f64", {i32(left), i32(right)});
-    ASSERT_EQ(r.outcome, Outcome::Abort);
-    EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
-    ASSERT_FALSE(r.backtrace.empty());
-    uint32_t at = r.backtrace[0].offset;
-    ASSERT_LT(at + 2, bytes.value().size());
-    EXPECT_EQ(bytes.value()[at], 0x2b);  // f64.load
-    EXPECT_EQ(bytes.value()[at + 2], offset) << "left " << left << ", right " << right;
+    SCOPED_TRACE(::testing::Message() << "left " << left << ", right " << right);
+    expect_trap_at_load(call(store_, inst_, "loads_mul_f64", {i32(left), i32(right)}), 0x2b,
+                        static_cast<uint8_t>(offset));
   }
 }
 
@@ -613,27 +610,19 @@ TEST_P(Fusion, BothOperandsLoadedThroughRegisterRegisterAddresses) {
     EXPECT_EQ(first_op("loads_sub_i32_rr"), op_word(internal::IOp::I32AddFromI32LoadsRR));
   }
   // Either load out of bounds traps, reported at its own instruction (told apart by the offset).
-  auto bytes = wasm::wat_to_binary(kFusions);
-  ASSERT_TRUE(bytes.ok());
   struct Case {
     const char* name;
     std::initializer_list<Value> args;
-    uint8_t offset;
+    uint8_t opcode, offset;
   };
-  for (const Case& c : {Case{"loads_mul_f64_ir", {i32(65530), i32(0), i32(0)}, 8},
-                        Case{"loads_mul_f64_ir", {i32(0), i32(65000), i32(530)}, 16},
-                        Case{"loads_mul_f64_ri", {i32(65000), i32(530), i32(0)}, 8},
-                        Case{"loads_mul_f64_ri", {i32(0), i32(0), i32(65530)}, 16},
-                        Case{"loads_sub_i32_rr", {i32(65534), i32(0), i32(0), i32(0)}, 0},
-                        Case{"loads_sub_i32_rr", {i32(0), i32(0), i32(65530), i32(0)}, 4}}) {
-    CallResult r = call(store_, inst_, c.name, c.args);
-    ASSERT_EQ(r.outcome, Outcome::Abort) << c.name;
-    EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
-    ASSERT_FALSE(r.backtrace.empty());
-    uint32_t at = r.backtrace[0].offset;
-    ASSERT_LT(at + 2, bytes.value().size());
-    EXPECT_TRUE(bytes.value()[at] == 0x2b || bytes.value()[at] == 0x28) << c.name;  // a load
-    EXPECT_EQ(bytes.value()[at + 2], c.offset) << c.name;
+  for (const Case& c : {Case{"loads_mul_f64_ir", {i32(65530), i32(0), i32(0)}, 0x2b, 8},
+                        Case{"loads_mul_f64_ir", {i32(0), i32(65000), i32(530)}, 0x2b, 16},
+                        Case{"loads_mul_f64_ri", {i32(65000), i32(530), i32(0)}, 0x2b, 8},
+                        Case{"loads_mul_f64_ri", {i32(0), i32(0), i32(65530)}, 0x2b, 16},
+                        Case{"loads_sub_i32_rr", {i32(65534), i32(0), i32(0), i32(0)}, 0x28, 0},
+                        Case{"loads_sub_i32_rr", {i32(0), i32(0), i32(65530), i32(0)}, 0x28, 4}}) {
+    SCOPED_TRACE(c.name);
+    expect_trap_at_load(call(store_, inst_, c.name, c.args), c.opcode, c.offset);
   }
 }
 
@@ -659,17 +648,10 @@ TEST_P(Fusion, AdjacentLoadsAsOneInstruction) {
   if (GetParam()) EXPECT_TRUE(has_op("load_twice_chain", internal::IOp::I32LoadTwice));
   // Each load traps as itself: the first at p + 4, the second at (the loaded value) + 8.
   run("store_i64", {i32(304), i64(65530)});
-  auto bytes = wasm::wat_to_binary(kFusions);
-  ASSERT_TRUE(bytes.ok());
   for (auto [p, offset] : {std::pair{65533, 4}, std::pair{300, 8}}) {
-    CallResult r = call(store_, inst_, "load_twice_chain", {i32(p)});
-    ASSERT_EQ(r.outcome, Outcome::Abort) << p;
-    EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
-    ASSERT_FALSE(r.backtrace.empty());
-    uint32_t at = r.backtrace[0].offset;
-    ASSERT_LT(at + 2, bytes.value().size());
-    EXPECT_EQ(bytes.value()[at], 0x28);  // i32.load
-    EXPECT_EQ(bytes.value()[at + 2], offset) << p;
+    SCOPED_TRACE(p);
+    expect_trap_at_load(call(store_, inst_, "load_twice_chain", {i32(p)}), 0x28,
+                        static_cast<uint8_t>(offset));
   }
 }
 
@@ -694,18 +676,9 @@ TEST_P(Fusion, LoopExitTurnedAroundIntoTheBackEdge) {
     EXPECT_TRUE(has_op("exit_on_nonzero_byte", internal::IOp::JumpUnlessLoad8U));
     EXPECT_FALSE(has_op("exit_on_nonzero_byte", internal::IOp::JumpIfLoad8U));
   }
-  // The turned-around load still traps as the load, reported at its own byte offset.
-  auto bytes = wasm::wat_to_binary(kFusions);
-  ASSERT_TRUE(bytes.ok());
-  // Only zeros up to the end of memory: the load at 65536 traps.
-  CallResult r = call(store_, inst_, "exit_on_nonzero_byte", {i32(65524)});
-  ASSERT_EQ(r.outcome, Outcome::Abort);
-  EXPECT_EQ(r.trap, TrapKind::MemoryOutOfBounds);
-  ASSERT_FALSE(r.backtrace.empty());
-  uint32_t at = r.backtrace[0].offset;
-  ASSERT_LT(at + 2, bytes.value().size());
-  EXPECT_EQ(bytes.value()[at], 0x2d);  // i32.load8_u
-  EXPECT_EQ(bytes.value()[at + 2], 3);
+  // The turned-around load still traps as the load (i32.load8_u offset=3): only zeros up to the
+  // end of memory, so the load at 65536 traps.
+  expect_trap_at_load(call(store_, inst_, "exit_on_nonzero_byte", {i32(65524)}), 0x2d, 3);
 }
 
 TEST_P(Fusion, XorThenMultiplyByAConstant) {
