@@ -226,6 +226,16 @@ constexpr std::string_view kFusions = R"(
     (local.set $q (i32.load offset=4 (local.get $p)))
     (local.set $p (i32.load offset=8 (local.get $q)))
     (i32.add (local.get $p) (local.get $q)))
+  ;; x % 10 the way LLVM computes it next to x / 10: x - (x / 10) * 10, both results used.
+  (func (export "digit_and_rest") (param $x i32) (result i32 i32)
+    (local $q i32)
+    (i32.sub (local.get $x) (i32.mul (local.tee $q (i32.div_u (local.get $x) (i32.const 10)))
+                                     (i32.const 10)))
+    (local.get $q))
+  ;; The same shape with the quotient written over x: x - q * 10 then reads the quotient.
+  (func (export "digit_over_x") (param $x i32) (result i32)
+    (i32.sub (local.get $x) (i32.mul (local.tee $x (i32.div_u (local.get $x) (i32.const 10)))
+                                     (i32.const 10))))
   ;; Loops that leave by a conditional branch, then go round by `br` (turned around when fused).
   ;; Compares bytes at p and q for n bytes: n if all equal, else -(index of the first mismatch).
   (func (export "exit_then_back") (param $p i32) (param $q i32) (param $n i32) (result i32)
@@ -652,6 +662,23 @@ TEST_P(Fusion, AdjacentLoadsAsOneInstruction) {
     SCOPED_TRACE(p);
     expect_trap_at_load(call(store_, inst_, "load_twice_chain", {i32(p)}), 0x28,
                         static_cast<uint8_t>(offset));
+  }
+}
+
+TEST_P(Fusion, RemainderBesideTheQuotient) {
+  for (uint32_t x : {0u, 9u, 10u, 12345u, 4294967290u, 4294967295u}) {
+    SCOPED_TRACE(x);
+    CallResult r = run("digit_and_rest", {i32(static_cast<int32_t>(x))});
+    EXPECT_EQ(static_cast<uint32_t>(r.values.at(0).as_i32()), x % 10);
+    EXPECT_EQ(static_cast<uint32_t>(r.values.at(1).as_i32()), x / 10);
+    // Here the left operand was read before x was overwritten: x - (x / 10) * 10 all the same.
+    EXPECT_EQ(static_cast<uint32_t>(
+                  run("digit_over_x", {i32(static_cast<int32_t>(x))}).values.at(0).as_i32()),
+              x % 10);
+  }
+  if (GetParam()) {
+    EXPECT_TRUE(has_op("digit_and_rest", internal::IOp::I32RemUMagic));
+    EXPECT_FALSE(has_op("digit_and_rest", internal::IOp::I32MulImm));
   }
 }
 

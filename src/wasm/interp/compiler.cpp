@@ -862,13 +862,46 @@ class Compiler {
         return;
       }
     }
-    if (emit_loads_binary(op) || emit_load_binary(op) || emit_add_add(op)) return;
+    if (emit_loads_binary(op) || emit_load_binary(op) || emit_add_add(op) ||
+        emit_remainder_from_quotient(op))
+      return;
     uint32_t b = pop();
     uint32_t a = pop();
     begin(op_id(op));
     push_result();
     word(a);
     word(b);
+  }
+
+  // `x - (x / d) * d`, how LLVM computes `x % d` when it also needs `x / d` (number formatting):
+  // the multiply and the subtract become one I32RemUMagic beside the division, so the remainder
+  // no longer waits for the quotient.
+  bool emit_remainder_from_quotient(Opcode op) {
+    constexpr uint32_t kDivWords = 6, kMulWords = 4;
+    if (op != Opcode::I32Sub || last_op_ != op_id(IOp::I32MulImm) ||
+        prev_op_ != op_id(IOp::I32DivUMagic) || prev_start_ == kNone ||
+        last_start_ != prev_start_ + kDivWords || pos() != last_start_ + kMulWords)
+      return false;
+    if (last_value_operand(/*left_ok=*/false) != LastValue::Right) return false;
+    const uint32_t* div = &out_.code[prev_start_];
+    const uint32_t* mul = &out_.code[last_start_];
+    uint32_t x = div[2], d = div[3];
+    // The product is of this quotient by the same divisor, and the division did not overwrite x.
+    if (mul[2] != div[1] || mul[3] != d || div[1] == x) return false;
+    const Entry& left = stack_[height() - 2];
+    if (left.pending_local() ? left.local != x : !(left.materialized() && L_ + height() - 2 == x))
+      return false;
+    uint32_t m_low = div[4], m_high = div[5];
+    retract_last(last_start_);
+    stack_.pop_back();  // the product
+    pop();              // x, a local or the slot the division read
+    begin(op_id(IOp::I32RemUMagic));
+    push_result();
+    word(x);
+    word(d);
+    word(m_low);
+    word(m_high);
+    return true;
   }
 
   // A float add of the sum just computed by another add becomes one F<N>AddAdd[R], which keeps
