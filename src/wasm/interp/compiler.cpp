@@ -766,7 +766,8 @@ class Compiler {
       uint32_t v = static_cast<uint32_t>(stack_.back().value);
       stack_.pop_back();
       uint32_t a = pop();
-      bool magic = (op == Opcode::I32DivU || op == Opcode::I32RemU) && v >= 2;
+      // Plain code keeps the hardware divide: it is what fused code is checked against.
+      bool magic = fuse_ && (op == Opcode::I32DivU || op == Opcode::I32RemU) && v >= 2;
       begin(magic ? op_id(op == Opcode::I32DivU ? IOp::I32DivUMagic : IOp::I32RemUMagic) : div_op);
       push_result();
       word(a);
