@@ -1313,6 +1313,16 @@ L_I32XorMulImmXorMulImm : {
     pc += 4;                                                                 \
     NEXT();                                                                  \
   }
+  DIV_IMM(I32DivS, int32_t, U32(a / b))
+  DIV_IMM(I32DivU, uint32_t, U32(a / b))
+  DIV_IMM(I32RemS, int32_t, U32(a % b))
+  DIV_IMM(I32RemU, uint32_t, U32(a % b))
+  DIV_IMM(I64DivS, int64_t, static_cast<uint64_t>(a / b))
+  DIV_IMM(I64DivU, uint64_t, a / b)
+  DIV_IMM(I64RemS, int64_t, static_cast<uint64_t>(a % b))
+  DIV_IMM(I64RemU, uint64_t, a % b)
+#undef DIV_IMM
+  // Unsigned division and remainder by a constant d >= 2 through its reciprocal (compiler.h).
 L_I32DivUMagic : {
   uint64_t m = static_cast<uint64_t>(pc[4]) | (static_cast<uint64_t>(pc[5]) << 32);
   uint32_t a = static_cast<uint32_t>(fp[pc[2]]);
@@ -1327,15 +1337,6 @@ L_I32RemUMagic : {
   pc += 6;
   NEXT();
 }
-  DIV_IMM(I32DivS, int32_t, U32(a / b))
-  DIV_IMM(I32DivU, uint32_t, U32(a / b))
-  DIV_IMM(I32RemS, int32_t, U32(a % b))
-  DIV_IMM(I32RemU, uint32_t, U32(a % b))
-  DIV_IMM(I64DivS, int64_t, static_cast<uint64_t>(a / b))
-  DIV_IMM(I64DivU, uint64_t, a / b)
-  DIV_IMM(I64RemS, int64_t, static_cast<uint64_t>(a % b))
-  DIV_IMM(I64RemU, uint64_t, a % b)
-#undef DIV_IMM
 L_JumpIfI64Eqz:
   if (fp[pc[1]] == 0) BRANCH(2);
   pc += 3;
