@@ -236,6 +236,30 @@ constexpr std::string_view kFusions = R"(
   (func (export "digit_over_x") (param $x i32) (result i32)
     (i32.sub (local.get $x) (i32.mul (local.tee $x (i32.div_u (local.get $x) (i32.const 10)))
                                      (i32.const 10))))
+  ;; Two loads and a branch on their values: 1 if the branch is taken.
+  (func (export "bytes_differ") (param $p i32) (param $q i32) (result i32)
+    (block $differ
+      (br_if $differ (i32.ne (i32.load8_u offset=1 (local.get $p))
+                             (i32.load8_u offset=2 (local.get $q))))
+      (return (i32.const 0)))
+    (i32.const 1))
+  (func (export "words_equal_swapped") (param $p i32) (param $q i32) (result i32)
+    (local $a i32) (local $b i32)
+    (local.set $a (i32.load (local.get $p)))
+    (local.set $b (i32.load (local.get $q)))
+    (block $equal
+      (br_if $equal (i32.eq (local.get $b) (local.get $a)))
+      (return (i32.const 0)))
+    (i32.const 1))
+  ;; Both loads into the same local: the branch compares that local with itself.
+  (func (export "same_slot_twice") (param $p i32) (param $q i32) (result i32)
+    (local $a i32)
+    (local.set $a (i32.load8_u (local.get $p)))
+    (local.set $a (i32.load8_u (local.get $q)))
+    (block $differ
+      (br_if $differ (i32.ne (local.get $a) (local.get $a)))
+      (return (i32.const 0)))
+    (i32.const 1))
   ;; Loops that leave by a conditional branch, then go round by `br` (turned around when fused).
   ;; Compares bytes at p and q for n bytes: n if all equal, else -(index of the first mismatch).
   (func (export "exit_then_back") (param $p i32) (param $q i32) (param $n i32) (result i32)
@@ -663,6 +687,25 @@ TEST_P(Fusion, AdjacentLoadsAsOneInstruction) {
     expect_trap_at_load(call(store_, inst_, "load_twice_chain", {i32(p)}), 0x28,
                         static_cast<uint8_t>(offset));
   }
+}
+
+TEST_P(Fusion, TwoLoadsAndABranchOnTheirValues) {
+  run("store_i64", {i32(300), i64(0x0044332211)});  // 300: 11 22 33 44 00
+  run("store_i64", {i32(400), i64(0x0044332211)});
+  // bytes_differ compares the byte at p + 1 with the one at q + 2.
+  EXPECT_EQ(run("bytes_differ", {i32(300), i32(399)}).values.at(0).as_i32(), 0);  // 22, 22
+  EXPECT_EQ(run("bytes_differ", {i32(300), i32(400)}).values.at(0).as_i32(), 1);  // 22, 33
+  EXPECT_EQ(run("words_equal_swapped", {i32(300), i32(400)}).values.at(0).as_i32(), 1);
+  EXPECT_EQ(run("words_equal_swapped", {i32(300), i32(401)}).values.at(0).as_i32(), 0);
+  EXPECT_EQ(run("same_slot_twice", {i32(300), i32(301)}).values.at(0).as_i32(), 0);
+  if (GetParam()) {
+    EXPECT_TRUE(has_op("bytes_differ", internal::IOp::I32Load8UTwiceJumpIfNe));
+    EXPECT_TRUE(has_op("words_equal_swapped", internal::IOp::I32LoadTwiceJumpIfEq));
+    EXPECT_FALSE(has_op("same_slot_twice", internal::IOp::I32Load8UTwiceJumpIfNe));
+  }
+  // Each load traps as itself.
+  expect_trap_at_load(call(store_, inst_, "bytes_differ", {i32(65535), i32(0)}), 0x2d, 1);
+  expect_trap_at_load(call(store_, inst_, "bytes_differ", {i32(0), i32(65534)}), 0x2d, 2);
 }
 
 TEST_P(Fusion, RemainderBesideTheQuotient) {

@@ -1055,11 +1055,28 @@ class Compiler {
 };
 
 // Pairs of adjacent instructions that run as one: two i32 additions (pointer and counter bumps,
-// `p += 16; q += stride`) and two loads of the same kind (`a[i] != b[i]`). Only the first one's
-// op word changes: the second stays a complete instruction of its own, so a branch to it still
-// finds it, and nothing moves (targets, offsets, handlers).
+// `p += 16; q += stride`) and two loads of the same kind (`a[i] != b[i]`); two i32 or byte loads
+// followed by an i32.eq or i32.ne branch on exactly their two values make a triple. Only the first
+// one's op word changes: the others stay complete instructions of their own, so a branch to one
+// still finds it, and nothing moves (targets, offsets, handlers).
 void Compiler::fuse_adjacent_pairs() {
   while (!starts_.empty() && starts_.back().first >= pos()) starts_.pop_back();
+  // The triple's op for loads `load` and jump `jump`, or 0.
+  auto loads_then_jump = [&](size_t i) -> uint32_t {
+    if (i + 2 >= starts_.size()) return 0;
+    uint32_t load = starts_[i].second, jump = starts_[i + 2].second;
+    if (starts_[i + 1].second != load) return 0;
+    bool byte = load == op_id(Opcode::I32Load8U);
+    if (!byte && load != op_id(Opcode::I32Load)) return 0;
+    bool eq = jump == compare_jump(Opcode::I32Eq, false);
+    if (!eq && jump != compare_jump(Opcode::I32Ne, false)) return 0;
+    uint32_t dst1 = out_.code[starts_[i].first + 1], dst2 = out_.code[starts_[i + 1].first + 1];
+    uint32_t x = out_.code[starts_[i + 2].first + 1], y = out_.code[starts_[i + 2].first + 2];
+    // The branch compares the two loaded values (either way round: eq and ne are symmetric).
+    if (dst1 == dst2 || !((x == dst1 && y == dst2) || (x == dst2 && y == dst1))) return 0;
+    return op_id(byte ? (eq ? IOp::I32Load8UTwiceJumpIfEq : IOp::I32Load8UTwiceJumpIfNe)
+                      : (eq ? IOp::I32LoadTwiceJumpIfEq : IOp::I32LoadTwiceJumpIfNe));
+  };
   auto add_form = [](uint32_t op) {
     return op == op_id(Opcode::I32Add) ? 0 : op == op_id(IOp::I32AddImm) ? 1 : -1;
   };
@@ -1067,6 +1084,11 @@ void Compiler::fuse_adjacent_pairs() {
   constexpr Opcode kLoads[] = {RW_LOADS(RW_X)};
 #undef RW_X
   for (size_t i = 0; i + 1 < starts_.size(); ++i) {
+    if (uint32_t triple = loads_then_jump(i)) {
+      out_.code[starts_[i].first] = static_cast<uint32_t>(dispatch_[triple]);
+      i += 2;
+      continue;
+    }
     uint32_t a = starts_[i].second, b = starts_[i + 1].second, fused = 0;
     if (int first = add_form(a), second = add_form(b); first >= 0 && second >= 0) {
       fused = op_id(IOp::I32AddThenAdd) + static_cast<uint32_t>(first * 2 + second);

@@ -236,6 +236,13 @@ enum class IOp : uint32_t {
   // cycles and sits on the dependency chain of loops like `do { digit = n % 10; n /= 10; }`.
   I32DivUMagic,
   I32RemUMagic,
+  // Two i32 or byte loads, then a branch if their values are equal (not equal): the three
+  // instructions unchanged (5 + 5 + 4 words) under the first op word, each load trapping as
+  // itself. The loaded values are still written to their slots.
+  I32LoadTwiceJumpIfEq,
+  I32LoadTwiceJumpIfNe,
+  I32Load8UTwiceJumpIfEq,
+  I32Load8UTwiceJumpIfNe,
   Count_
 };
 

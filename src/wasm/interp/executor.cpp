@@ -321,6 +321,10 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
 #undef RW_X
           && L_I32DivUMagic,
       &&L_I32RemUMagic,
+      &&L_I32LoadTwiceJumpIfEq,
+      &&L_I32LoadTwiceJumpIfNe,
+      &&L_I32Load8UTwiceJumpIfEq,
+      &&L_I32Load8UTwiceJumpIfNe,
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -870,6 +874,28 @@ L_RefFunc:
   LOAD(I64Load16U, uint16_t, static_cast<uint64_t>(v))
   LOAD(I64Load32S, int32_t, static_cast<uint64_t>(static_cast<int64_t>(v)))
   LOAD(I64Load32U, uint32_t, static_cast<uint64_t>(v))
+#define LOADS_THEN_JUMP(label, T, cond)                       \
+  label : {                                                   \
+    uint64_t ea = effective_address(fp[pc[2]], pc[4], pc[3]); \
+    if (ea + sizeof(T) > mem_size) goto oob;                  \
+    T v1, v2;                                                 \
+    std::memcpy(&v1, mem + ea, sizeof(T));                    \
+    fp[pc[1]] = v1;                                           \
+    pc += 5; /* the second load, which traps as itself */     \
+    ea = effective_address(fp[pc[2]], pc[4], pc[3]);          \
+    if (ea + sizeof(T) > mem_size) goto oob;                  \
+    std::memcpy(&v2, mem + ea, sizeof(T));                    \
+    fp[pc[1]] = v2;                                           \
+    pc += 5; /* the branch */                                 \
+    if (cond) BRANCH(3);                                      \
+    pc += 4;                                                  \
+    NEXT();                                                   \
+  }
+  LOADS_THEN_JUMP(L_I32LoadTwiceJumpIfEq, uint32_t, v1 == v2)
+  LOADS_THEN_JUMP(L_I32LoadTwiceJumpIfNe, uint32_t, v1 != v2)
+  LOADS_THEN_JUMP(L_I32Load8UTwiceJumpIfEq, uint8_t, v1 == v2)
+  LOADS_THEN_JUMP(L_I32Load8UTwiceJumpIfNe, uint8_t, v1 != v2)
+#undef LOADS_THEN_JUMP
 #undef LOAD
 #undef LOAD_TWICE
 #undef LOAD_AT
