@@ -211,7 +211,7 @@ constexpr std::string_view kFusions = R"(
   (func (export "two_adds") (param $a i32) (param $b i32) (result i32)
     (local.set $a (i32.add (local.get $a) (i32.const 5)))
     (local.set $b (i32.add (local.get $b) (local.get $a)))
-    (i32.sub (local.get $a) (local.get $b)))
+    (i32.xor (i32.shl (local.get $a) (i32.const 16)) (local.get $b)))
   ;; A branch lands on the second addition of a pair, which must still run alone.
   (func (export "branch_into_second_add") (param $x i32) (param $skip i32) (result i32)
     (local $y i32)
@@ -661,11 +661,17 @@ TEST_P(Fusion, BothOperandsLoadedThroughRegisterRegisterAddresses) {
 }
 
 TEST_P(Fusion, AdjacentAdditionsAsOneInstruction) {
-  EXPECT_EQ(run("two_adds", {i32(1), i32(10)}).values.at(0).as_i32(), 6 - 16);
-  EXPECT_EQ(run("two_adds", {i32(-6), i32(-1)}).values.at(0).as_i32(), -1 - -2);
-  EXPECT_EQ(run("two_adds", {i32(INT32_MAX), i32(0)}).values.at(0).as_i32(),
-            static_cast<int32_t>(static_cast<uint32_t>(INT32_MAX) + 5u) -
-                static_cast<int32_t>(static_cast<uint32_t>(INT32_MAX) + 5u));
+  // two_adds(a, b) = ((a + 5) << 16) ^ (b + (a + 5)), wrapping at 32 bits.
+  auto two_adds = [](uint32_t a, uint32_t b) { return ((a + 5) << 16) ^ (b + (a + 5)); };
+  for (auto [a, b] : {std::pair{1u, 10u}, std::pair{0xfffffffau, 0xffffffffu},
+                      std::pair{0x7fffffffu, 0u}, std::pair{0x12345678u, 0x9abcdef0u}}) {
+    SCOPED_TRACE(a);
+    EXPECT_EQ(static_cast<uint32_t>(
+                  run("two_adds", {i32(static_cast<int32_t>(a)), i32(static_cast<int32_t>(b))})
+                      .values.at(0)
+                      .as_i32()),
+              two_adds(a, b));
+  }
   EXPECT_EQ(run("branch_into_second_add", {i32(2), i32(0)}).values.at(0).as_i32(),
             102 * 1000 + 103);
   EXPECT_EQ(run("branch_into_second_add", {i32(2), i32(1)}).values.at(0).as_i32(), 2 * 1000 + 3);
