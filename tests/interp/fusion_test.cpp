@@ -204,7 +204,7 @@ constexpr std::string_view kFusions = R"(
   (func (export "loads_mul_f64_ri") (param i32 i32 i32) (result f64)
     (f64.mul (f64.load offset=8 (i32.add (local.get 0) (local.get 1)))
              (f64.load offset=16 (local.get 2))))
-  (func (export "loads_sub_i32_rr") (param i32 i32 i32 i32) (result i32)
+  (func (export "loads_add_i32_rr") (param i32 i32 i32 i32) (result i32)
     (i32.add (i32.load (i32.add (local.get 0) (local.get 1)))
              (i32.load offset=4 (i32.add (local.get 2) (local.get 3)))))
   ;; Two additions in a row run as one instruction; the second reads the first one's result.
@@ -630,18 +630,18 @@ TEST_P(Fusion, BothLoadsOfAFusedOpTrapAsThemselves) {
 
 TEST_P(Fusion, BothOperandsLoadedThroughRegisterRegisterAddresses) {
   run("init_memory");  // 100: i32 0x01020304, 112: i64, 120: f64 1.5, 128: f32 -2.25, 136: f64 4
-  // Left at 112 + 8, right at (100 + 20) + 16 = 136; the index sums wrap at 32 bits.
+  // Left at 112 + 8 = 120, right at (-4 + 124) + 16 = 136: the index sums wrap at 32 bits.
   EXPECT_EQ(run("loads_mul_f64_ir", {i32(112), i32(-4), i32(124)}).values.at(0).as_f64(), 6.0);
   EXPECT_EQ(run("loads_mul_f64_ri", {i32(-8), i32(120), i32(120)}).values.at(0).as_f64(), 6.0);
   uint32_t w = 0x01020304u, w4 = 0x000000f0u;  // the word at 104 is the byte 0xf0, then zeros
   EXPECT_EQ(
       static_cast<uint32_t>(
-          run("loads_sub_i32_rr", {i32(-100), i32(200), i32(90), i32(10)}).values.at(0).as_i32()),
+          run("loads_add_i32_rr", {i32(-100), i32(200), i32(90), i32(10)}).values.at(0).as_i32()),
       w + w4);
   if (GetParam()) {
     EXPECT_EQ(first_op("loads_mul_f64_ir"), op_word(internal::IOp::F64MulFromF64LoadsIR));
     EXPECT_EQ(first_op("loads_mul_f64_ri"), op_word(internal::IOp::F64MulFromF64LoadsRI));
-    EXPECT_EQ(first_op("loads_sub_i32_rr"), op_word(internal::IOp::I32AddFromI32LoadsRR));
+    EXPECT_EQ(first_op("loads_add_i32_rr"), op_word(internal::IOp::I32AddFromI32LoadsRR));
   }
   // Either load out of bounds traps, reported at its own instruction (told apart by the offset).
   struct Case {
@@ -653,8 +653,8 @@ TEST_P(Fusion, BothOperandsLoadedThroughRegisterRegisterAddresses) {
                         Case{"loads_mul_f64_ir", {i32(0), i32(65000), i32(530)}, 0x2b, 16},
                         Case{"loads_mul_f64_ri", {i32(65000), i32(530), i32(0)}, 0x2b, 8},
                         Case{"loads_mul_f64_ri", {i32(0), i32(0), i32(65530)}, 0x2b, 16},
-                        Case{"loads_sub_i32_rr", {i32(65534), i32(0), i32(0), i32(0)}, 0x28, 0},
-                        Case{"loads_sub_i32_rr", {i32(0), i32(0), i32(65530), i32(0)}, 0x28, 4}}) {
+                        Case{"loads_add_i32_rr", {i32(65534), i32(0), i32(0), i32(0)}, 0x28, 0},
+                        Case{"loads_add_i32_rr", {i32(0), i32(0), i32(65530), i32(0)}, 0x28, 4}}) {
     SCOPED_TRACE(c.name);
     expect_trap_at_load(call(store_, inst_, c.name, c.args), c.opcode, c.offset);
   }
