@@ -98,30 +98,6 @@ uint32_t compare_jump(Opcode op, bool imm) {
   return op_id(IOp::JumpIfI32Eq) + 2 * static_cast<uint32_t>(i) + (imm ? 1 : 0);
 }
 
-// The conditional jump taken exactly when `jump` is not, or 0 (latches have no negated forms).
-uint32_t negated_jump(uint32_t jump) {
-  const std::pair<IOp, IOp> pairs[] = {{IOp::JumpIf, IOp::JumpUnless},
-                                       {IOp::JumpIfI64Eqz, IOp::JumpIfI64Nez},
-                                       {IOp::JumpIfLoad8U, IOp::JumpUnlessLoad8U},
-                                       {IOp::JumpIfLoad32, IOp::JumpUnlessLoad32}};
-  for (const auto& [x, y] : pairs) {
-    if (jump == op_id(x)) return op_id(y);
-    if (jump == op_id(y)) return op_id(x);
-  }
-  using O = Opcode;
-  const std::pair<O, O> compares[] = {{O::I32Eq, O::I32Ne},   {O::I32LtS, O::I32GeS},
-                                      {O::I32LtU, O::I32GeU}, {O::I32GtS, O::I32LeS},
-                                      {O::I32GtU, O::I32LeU}, {O::I64Eq, O::I64Ne},
-                                      {O::I64LtS, O::I64GeS}, {O::I64LtU, O::I64GeU},
-                                      {O::I64GtS, O::I64LeS}, {O::I64GtU, O::I64LeU}};
-  for (bool imm : {false, true})
-    for (const auto& [x, y] : compares) {
-      if (jump == compare_jump(x, imm)) return compare_jump(y, imm);
-      if (jump == compare_jump(y, imm)) return compare_jump(x, imm);
-    }
-  return 0;
-}
-
 // The fused add and compare-and-branch (RW_LATCHES) for an add op followed by a jump op, or 0.
 uint32_t latch_variant(uint32_t add, uint32_t jump) {
   struct Latch {
@@ -182,18 +158,12 @@ constexpr LoadPair kLoadBinops[] = {RW_LOAD_BINOPS(RW_X)};
 constexpr LoadPair kLoadsBinops[] = {RW_LOADS_BINOPS(RW_X)};
 #undef RW_X
 
-// The fused op for `op` with operands loaded by `load_op` from `pairs`, whose first fused op is
-// `first`, or 0.
-template <size_t N>
-uint32_t fused_load_variant(const LoadPair (&pairs)[N], IOp first, Opcode op, uint32_t load_op) {
-  for (size_t i = 0; i < N; ++i)
-    if (pairs[i].binop == op && op_id(pairs[i].load) == load_op)
-      return op_id(first) + static_cast<uint32_t>(i);
-  return 0;
-}
-// One operand loaded (RW_LOAD_BINOPS), both operands loaded (RW_LOADS_BINOPS).
+// One operand loaded by `load_op` (RW_LOAD_BINOPS): the fused op, or 0.
 uint32_t load_binary_variant(Opcode op, uint32_t load_op) {
-  return fused_load_variant(kLoadBinops, IOp::I32AddFromI32Load8U, op, load_op);
+  for (size_t i = 0; i < std::size(kLoadBinops); ++i)
+    if (kLoadBinops[i].binop == op && op_id(kLoadBinops[i].load) == load_op)
+      return op_id(IOp::I32AddFromI32Load8U) + static_cast<uint32_t>(i);
+  return 0;
 }
 // Both operands loaded: `left_op` and `right_op` are the two loads, each in its immediate-addend
 // or its RR form, of the same kind.
@@ -299,6 +269,21 @@ const std::vector<CmpInfo>& compare_table() {
     return t;
   }();
   return table;
+}
+
+// The conditional jump taken exactly when `jump` is not, or 0 (latches have no negated forms).
+uint32_t negated_jump(uint32_t jump) {
+  const std::pair<IOp, IOp> pairs[] = {{IOp::JumpIf, IOp::JumpUnless},
+                                       {IOp::JumpIfI64Eqz, IOp::JumpIfI64Nez},
+                                       {IOp::JumpIfLoad8U, IOp::JumpUnlessLoad8U},
+                                       {IOp::JumpIfLoad32, IOp::JumpUnlessLoad32}};
+  for (const auto& [x, y] : pairs) {
+    if (jump == op_id(x)) return op_id(y);
+    if (jump == op_id(y)) return op_id(x);
+  }
+  for (const CmpInfo& c : compare_table())
+    if (c.jump == jump) return c.negated;
+  return 0;
 }
 
 bool is_i64_op(Opcode op) {
