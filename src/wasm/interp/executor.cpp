@@ -831,30 +831,32 @@ L_RefFunc:
 // Loads and stores: op, [dst,] address slot, [value slot,] offset, addend; the address is
 // effective_address(slot, addend, offset), the compiler having folded an `i32.add` of a constant
 // into the addend.
-#define LOAD_AT(name, T, addend, expr)                         \
-  L_##name : {                                                 \
-    uint64_t ea = effective_address(fp[pc[2]], addend, pc[3]); \
-    if (ea + sizeof(T) > mem_size) goto oob;                   \
-    T v;                                                       \
-    std::memcpy(&v, mem + ea, sizeof(T));                      \
-    fp[pc[1]] = (expr);                                        \
-    pc += 5;                                                   \
-    NEXT();                                                    \
+// Reads the T that the load instruction at pc addresses into v, or traps.
+#define LOAD_VALUE(T, addend, v)                                \
+  do {                                                          \
+    uint64_t ea_ = effective_address(fp[pc[2]], addend, pc[3]); \
+    if (ea_ + sizeof(T) > mem_size) goto oob;                   \
+    std::memcpy(&v, mem + ea_, sizeof(T));                      \
+  } while (0)
+#define LOAD_AT(name, T, addend, expr) \
+  L_##name : {                         \
+    T v;                               \
+    LOAD_VALUE(T, addend, v);          \
+    fp[pc[1]] = (expr);                \
+    pc += 5;                           \
+    NEXT();                            \
   }
-#define LOAD_TWICE(name, T, expr)                             \
-  L_##name##Twice : {                                         \
-    uint64_t ea = effective_address(fp[pc[2]], pc[4], pc[3]); \
-    if (ea + sizeof(T) > mem_size) goto oob;                  \
-    T v;                                                      \
-    std::memcpy(&v, mem + ea, sizeof(T));                     \
-    fp[pc[1]] = (expr);                                       \
-    pc += 5; /* the second load, which traps as itself */     \
-    ea = effective_address(fp[pc[2]], pc[4], pc[3]);          \
-    if (ea + sizeof(T) > mem_size) goto oob;                  \
-    std::memcpy(&v, mem + ea, sizeof(T));                     \
-    fp[pc[1]] = (expr);                                       \
-    pc += 5;                                                  \
-    NEXT();                                                   \
+// Two loads in a row (the second traps as itself: pc is on it by then).
+#define LOAD_TWICE(name, T, expr) \
+  L_##name##Twice : {             \
+    T v;                          \
+    LOAD_VALUE(T, pc[4], v);      \
+    fp[pc[1]] = (expr);           \
+    pc += 5;                      \
+    LOAD_VALUE(T, pc[4], v);      \
+    fp[pc[1]] = (expr);           \
+    pc += 5;                      \
+    NEXT();                       \
   }
 #define LOAD(name, T, expr)             \
   LOAD_AT(name, T, pc[4], expr)         \
@@ -874,22 +876,19 @@ L_RefFunc:
   LOAD(I64Load16U, uint16_t, static_cast<uint64_t>(v))
   LOAD(I64Load32S, int32_t, static_cast<uint64_t>(static_cast<int64_t>(v)))
   LOAD(I64Load32U, uint32_t, static_cast<uint64_t>(v))
-#define LOADS_THEN_JUMP(label, T, cond)                       \
-  label : {                                                   \
-    uint64_t ea = effective_address(fp[pc[2]], pc[4], pc[3]); \
-    if (ea + sizeof(T) > mem_size) goto oob;                  \
-    T v1, v2;                                                 \
-    std::memcpy(&v1, mem + ea, sizeof(T));                    \
-    fp[pc[1]] = v1;                                           \
-    pc += 5; /* the second load, which traps as itself */     \
-    ea = effective_address(fp[pc[2]], pc[4], pc[3]);          \
-    if (ea + sizeof(T) > mem_size) goto oob;                  \
-    std::memcpy(&v2, mem + ea, sizeof(T));                    \
-    fp[pc[1]] = v2;                                           \
-    pc += 5; /* the branch */                                 \
-    if (cond) BRANCH(3);                                      \
-    pc += 4;                                                  \
-    NEXT();                                                   \
+// Two loads, then the branch on their values (pc is on each instruction as it runs).
+#define LOADS_THEN_JUMP(label, T, cond) \
+  label : {                             \
+    T v1, v2;                           \
+    LOAD_VALUE(T, pc[4], v1);           \
+    fp[pc[1]] = v1;                     \
+    pc += 5;                            \
+    LOAD_VALUE(T, pc[4], v2);           \
+    fp[pc[1]] = v2;                     \
+    pc += 5;                            \
+    if (cond) BRANCH(3);                \
+    pc += 4;                            \
+    NEXT();                             \
   }
   LOADS_THEN_JUMP(L_I32LoadTwiceJumpIfEq, uint32_t, v1 == v2)
   LOADS_THEN_JUMP(L_I32LoadTwiceJumpIfNe, uint32_t, v1 != v2)
@@ -899,6 +898,7 @@ L_RefFunc:
 #undef LOAD
 #undef LOAD_TWICE
 #undef LOAD_AT
+#undef LOAD_VALUE
 
 #define STORE_AT(name, T, addend, value)                                 \
   L_##name : {                                                           \
