@@ -1457,6 +1457,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     fail("the generator produced an invalid module");
   }
+  // Loops the loop compiler takes run as machine code on this side, or through the interpreter's
+  // fused translation: the plain side checks either.
+  module.value()->compiled().compile_loops = in.ConsumeBool();
 
   rw::StoreOptions options;
   options.limits.max_call_depth = in.ConsumeIntegralInRange<uint32_t>(8, 400);

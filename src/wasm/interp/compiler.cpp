@@ -1,8 +1,12 @@
 #include "wasm/interp/compiler.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdlib>
+#include <string_view>
 
 #include "wasm/common/instr_reader.h"
+#include "wasm/interp/runtime.h"
 
 namespace rw::internal {
 
@@ -291,6 +295,16 @@ bool is_i64_op(Opcode op) {
   return !sig.empty() && sig[0] == 'I';
 }
 
+// Loops run as machine code where the loop compiler takes them, unless REWIND_JIT=0 (for
+// comparing with the interpreter, or on a system that forbids executable memory).
+bool jit_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("REWIND_JIT");
+    return jit::available() && !(v && std::string_view(v) == "0");
+  }();
+  return enabled;
+}
+
 struct CondJump {
   uint32_t op = 0;
   uint32_t a = 0, b = 0, c = 0;
@@ -332,10 +346,18 @@ uint32_t max_legacy_try_depth(std::span<const uint8_t> bytes, size_t base_offset
 class Compiler {
  public:
   Compiler(const wasm::Module& m, uint32_t defined_index, CompiledFunc& out,
-           CompiledFunc* module_funcs, bool fuse)
-      : m_(m), out_(out), defined_index_(defined_index), module_funcs_(module_funcs), fuse_(fuse) {}
+           CompiledFunc* module_funcs, bool fuse, bool jit = true)
+      : m_(m),
+        out_(out),
+        defined_index_(defined_index),
+        module_funcs_(module_funcs),
+        fuse_(fuse),
+        jit_(fuse && jit && jit_enabled()) {}
 
   bool run(std::string& error);
+  bool jit_unmappable() const { return jit_unmappable_; }
+  bool compile_loop_natively(std::span<const uint8_t> bytes, size_t code_offset, size_t loop_at,
+                             size_t& resume);
 
  private:
   // Emission
@@ -1015,6 +1037,13 @@ class Compiler {
   // Every fusion starts from the instruction just emitted (last_start_, last_dst_pos_): without
   // fusion they never name one.
   bool fuse_;
+  bool jit_;
+  // Compiled loops: their machine code (mapped executable at the end of run()) and the code
+  // words that receive each loop's address.
+  std::vector<uint8_t> jit_buffer_;
+  std::vector<std::pair<uint32_t, size_t>> jit_patches_;
+  std::vector<ValType> local_types_;
+  std::vector<ValType> global_types_;
   uint32_t L_ = 0;
   uint32_t num_results_ = 0;
   std::vector<Entry> stack_;
@@ -1036,6 +1065,7 @@ class Compiler {
   uint32_t exn_locals_base_ = 0;  // first hidden local for caught exceptions
   uint32_t open_tries_ = 0;       // legacy try blocks open at the current position
   bool broken_ = false;
+  bool jit_unmappable_ = false;
   bool done_ = false;
 };
 
@@ -1087,6 +1117,42 @@ void Compiler::fuse_adjacent_pairs() {
   }
 }
 
+// A loop the loop compiler takes becomes one JitLoop instruction (see IOp::JitLoop), and its
+// body is not translated for the interpreter at all. `resume` is where translation goes on.
+bool Compiler::compile_loop_natively(std::span<const uint8_t> bytes, size_t code_offset,
+                                     size_t loop_at, size_t& resume) {
+  std::vector<jit::LoopInput::Label> labels;
+  for (size_t i = ctrls_.size(); i-- > 0;)
+    labels.push_back({ctrls_[i].label_arity(), ctrls_[i].kind == CtrlKind::Func});
+  jit::LoopInput input;
+  input.code = bytes;
+  input.code_offset = code_offset;
+  input.loop_at = loop_at;
+  input.local_types = local_types_;
+  input.global_types = global_types_;
+  input.global_value_offset = static_cast<int32_t>(offsetof(GlobalInst, value));
+  input.outer_labels = labels;
+  jit::CompiledLoop loop;
+  if (!jit::compile_loop(input, jit_buffer_, loop)) return false;
+
+  flush_all();  // compiled code reads every local from its slot
+  bind_here();
+  begin(op_id(IOp::JitLoop));
+  jit_patches_.emplace_back(pos(), loop.entry);
+  word(0);
+  word(0);
+  word(static_cast<uint32_t>(loop.exits.size()));
+  for (uint32_t label : loop.exits) target_word(ctrl_index_of_label(label));
+  word(static_cast<uint32_t>(loop.trap_offsets.size()));
+  for (uint32_t offset : loop.trap_offsets) {
+    out_.offsets.emplace_back(pos(), offset);  // a trap at this site reports this offset
+    word(0);
+  }
+  bind_here();
+  resume = loop.end;
+  return true;
+}
+
 bool Compiler::run(std::string& error) {
   const wasm::FunctionBody& body = m_.codes[defined_index_];
   const FuncType& type = m_.types[m_.functions[defined_index_]];
@@ -1114,10 +1180,25 @@ bool Compiler::run(std::string& error) {
   func.n_results = num_results_;
   ctrls_.push_back(func);
 
+  if (jit_) {
+    local_types_.assign(type.params.begin(), type.params.end());
+    for (const wasm::LocalRun& run : body.locals)
+      local_types_.insert(local_types_.end(), run.count, run.type);
+    for (uint32_t g = 0; g < m_.total_globals(); ++g)
+      global_types_.push_back(m_.global_type(g).type);
+  }
+
   wasm::InstrReader reader(bytes, body.code_begin);
   wasm::Instr in;
   while (!done_ && reader.next(in)) {
     cur_offset_ = in.offset;
+    if (in.op == Opcode::Loop && jit_ && !ctrls_.back().unreachable) {
+      size_t resume = 0;
+      if (compile_loop_natively(bytes, body.code_begin, in.offset - body.code_begin, resume)) {
+        reader = wasm::InstrReader(bytes.subspan(resume), body.code_begin + resume);
+        continue;
+      }
+    }
     if (!handle(in) || broken_) {
       error = "cannot translate instruction at offset " + std::to_string(in.offset);
       return false;
@@ -1132,6 +1213,18 @@ bool Compiler::run(std::string& error) {
     return false;
   }
   if (fuse_) fuse_adjacent_pairs();
+  if (!jit_buffer_.empty()) {
+    out_.jit_code.reset(jit::CodeBlock::create(jit_buffer_));
+    if (!out_.jit_code) {
+      jit_unmappable_ = true;  // compile_function translates again without compiled loops
+      return false;
+    }
+    for (const auto& [word_pos, entry] : jit_patches_) {
+      auto address = reinterpret_cast<uintptr_t>(out_.jit_code->base() + entry);
+      out_.code[word_pos] = static_cast<uint32_t>(address);
+      out_.code[word_pos + 1] = static_cast<uint32_t>(address >> 32);
+    }
+  }
   uint32_t scratch_base = L_ + max_height_;
   for (uint32_t p : scratch_refs_) out_.code[p] += scratch_base;
   // At least kZeroedLocals slots past the parameters: a call zeroes that many unconditionally.
@@ -1861,12 +1954,23 @@ bool Compiler::handle(const wasm::Instr& in) {
 }  // namespace
 
 bool compile_function(const wasm::Module& module, uint32_t defined_index, CompiledFunc& out,
-                      std::string& error, CompiledFunc* module_funcs, bool fuse) {
+                      std::string& error, CompiledFunc* module_funcs, bool fuse,
+                      bool compile_loops) {
   if (defined_index >= module.codes.size() || defined_index >= module.functions.size()) {
     error = "no such function";
     return false;
   }
-  Compiler c(module, defined_index, out, module_funcs, fuse);
+  {
+    Compiler c(module, defined_index, out, module_funcs, fuse, compile_loops);
+    bool ok = c.run(error);
+    if (ok || !c.jit_unmappable()) return ok;
+  }
+  // No executable memory for compiled loops (a hardened system, say): interpret them.
+  out.code.clear();
+  out.offsets.clear();
+  out.handlers.clear();
+  out.jit_code.reset();
+  Compiler c(module, defined_index, out, module_funcs, fuse, /*jit=*/false);
   return c.run(error);
 }
 

@@ -23,10 +23,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "wasm/common/module.h"
+#include "wasm/jit/loop_compiler.h"
 
 namespace rw::internal {
 
@@ -243,6 +245,12 @@ enum class IOp : uint32_t {
   I32LoadTwiceJumpIfNe,
   I32Load8UTwiceJumpIfEq,
   I32Load8UTwiceJumpIfNe,
+  // A loop compiled to machine code (src/wasm/jit/loop_compiler.h) in place of its translation:
+  // address low, address high, exit count E, E exit targets (exit k > 0 branches through target
+  // k - 1; exit 0 goes on after the instruction), trap site count S, S site words. A trap at
+  // site i is reported at site word i, which the offsets table maps to the trapping
+  // instruction's byte offset.
+  JitLoop,
   Count_
 };
 
@@ -281,6 +289,8 @@ struct CompiledFunc {
   std::vector<Handler> handlers;
   // (code position, byte offset in the module) for every instruction start, ascending.
   std::vector<std::pair<uint32_t, uint32_t>> offsets;
+  // The machine code of the loops compiled natively (IOp::JitLoop), or null.
+  std::unique_ptr<jit::CodeBlock> jit_code;
 
   uint32_t byte_offset_at(uint32_t code_pos) const;
 };
@@ -293,8 +303,10 @@ const int32_t* dispatch_offsets();
 // reason) only on input validation should have rejected.
 // `module_funcs`, when given, holds the CompiledFunc of every defined function of the module
 // (compiled or not yet): calls to them become CallDirect. With `fuse` false no sequence of
-// instructions is fused into one (operands are still folded into instructions).
+// instructions is fused into one (operands are still folded into instructions), and no loop is
+// compiled to machine code; with `compile_loops` false only the latter.
 bool compile_function(const wasm::Module& module, uint32_t defined_index, CompiledFunc& out,
-                      std::string& error, CompiledFunc* module_funcs = nullptr, bool fuse = true);
+                      std::string& error, CompiledFunc* module_funcs = nullptr, bool fuse = true,
+                      bool compile_loops = true);
 
 }  // namespace rw::internal

@@ -114,7 +114,7 @@ CompiledFunc* CompiledModule::get(uint32_t defined_index) {
   CompiledFunc& cf = code[defined_index];
   if (cf.ready.load(std::memory_order_acquire)) return &cf;
   std::string error;
-  if (!compile_function(ir, defined_index, cf, error, code.get(), fuse)) {
+  if (!compile_function(ir, defined_index, cf, error, code.get(), fuse, compile_loops)) {
     cf.code.clear();  // a later call tries again (and fails the same way)
     cf.handlers.clear();
     cf.offsets.clear();

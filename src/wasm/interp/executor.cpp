@@ -14,6 +14,7 @@
 #include "wasm/interp/compiler.h"
 #include "wasm/interp/cpu_watchdog.h"
 #include "wasm/interp/runtime.h"
+#include "wasm/jit/loop_compiler.h"
 
 namespace rw::internal {
 
@@ -226,6 +227,36 @@ inline bool page_write_unrecorded(const uint32_t* stamps, uint32_t epoch, uint64
   note_write(mem, address, n);
 }
 
+// Callbacks of compiled loops (src/wasm/jit/loop_compiler.h). The attention check does what the
+// executor's check_attention does, except that it leaves the trap to the caller, marked with
+// kAttentionTrap so that its message says why.
+constexpr int32_t kAttentionTrap = 0x100;
+int32_t jit_check_attention(jit::Context* ctx) {
+  auto* s = static_cast<StoreImpl*>(ctx->host);
+  s->attention.exchange(0, std::memory_order_acquire);
+  int requested = s->interrupt_kind.exchange(-1, std::memory_order_relaxed);
+  if (requested >= 0) return requested | kAttentionTrap;
+  if (s->cpu_watch.expired.load(std::memory_order_relaxed)) {
+    s->attention.store(1, std::memory_order_relaxed);
+    return static_cast<int32_t>(TrapKind::CpuLimit) | kAttentionTrap;
+  }
+  return -1;
+}
+void jit_note_write(jit::Context* ctx, uint64_t address, uint64_t n) {
+  note_write(static_cast<MemoryInst*>(ctx->host2), address, n);
+}
+const char* jit_trap_message(uint32_t trap) {
+  auto kind = static_cast<TrapKind>(trap & 0xff);
+  if (trap & kAttentionTrap)
+    return kind == TrapKind::CpuLimit ? "cpu time limit exceeded" : "interrupted";
+  switch (kind) {
+    case TrapKind::MemoryOutOfBounds: return "out of bounds memory access";
+    case TrapKind::IntegerDivideByZero: return "integer divide by zero";
+    case TrapKind::IntegerOverflow: return "integer overflow";
+    default: return "unreachable";
+  }
+}
+
 CompiledFunc* code_of(FuncInst* f) {
   if (f->code->ready.load(std::memory_order_acquire)) return f->code;
   const wasm::Module* ir = f->instance->ir;
@@ -325,6 +356,7 @@ Status execute(StoreImpl* s, FuncInst* entry_func, uint64_t* entry_fp, ExecOut& 
       &&L_I32LoadTwiceJumpIfNe,
       &&L_I32Load8UTwiceJumpIfEq,
       &&L_I32Load8UTwiceJumpIfNe,
+      &&L_JitLoop,
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) == op_id(IOp::Count_));
   const char* const dispatch_base = reinterpret_cast<const char*>(&&L_Unreachable);
@@ -700,6 +732,35 @@ throw_exn : {
       return Status::Exception;
     }
   }
+}
+
+L_JitLoop : {
+  // A loop compiled to machine code (see IOp::JitLoop): locals in their slots on entry and exit.
+  jit::Context ctx;
+  ctx.fp = fp;
+  ctx.mem = mem;
+  ctx.mem_size = mem_size;
+  ctx.track_stamps = track_stamps;
+  ctx.track_epoch = track_epoch;
+  ctx.attention = attention;
+  ctx.globals = reinterpret_cast<void* const*>(inst->globals.data());
+  ctx.check_attention = &jit_check_attention;
+  ctx.note_write = &jit_note_write;
+  ctx.host = s;
+  ctx.host2 = mem0;
+  auto fn = reinterpret_cast<jit::LoopFn>(static_cast<uintptr_t>(pc[1]) |
+                                          (static_cast<uintptr_t>(pc[2]) << 32));
+  uint32_t exit = fn(&ctx);
+  const uint32_t* sites = pc + 4 + pc[3];  // the trap site count, then one word per site
+  if (exit == 0) {
+    pc = sites + 1 + sites[0];
+    NEXT();
+  }
+  if (exit < jit::kTrapExit) BRANCH(4 + (exit - 1));
+  fr->pc = sites + 1 + (exit & ~jit::kTrapExit);
+  out.trap = static_cast<TrapKind>(ctx.trap_kind & 0xff);
+  out.message = jit_trap_message(ctx.trap_kind);
+  goto trap;
 }
 
 trap : {

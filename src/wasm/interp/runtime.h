@@ -147,6 +147,9 @@ struct CompiledModule {
   // Whether the compiler fuses instruction sequences (set before the first call). Off only to
   // check the fused code against plain code (fuzz/exec_fuzz.cpp runs every module both ways).
   bool fuse = true;
+  // Whether loops the loop compiler takes run as machine code (src/wasm/jit); only with `fuse`.
+  // Off to test or fuzz the interpreter's own translation of them.
+  bool compile_loops = true;
   // Index of the shadow stack pointer global (LLVM's __stack_pointer), if one was found.
   std::optional<uint32_t> stack_pointer_global;
 
