@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <optional>
+#include <string_view>
 
 #include "rewind/engine.h"
 #include "wasm/jit/x64_emitter.h"
@@ -190,29 +191,21 @@ class LoopCompiler {
     return false;  // no matching end (the validator would not have let this through)
   }
 
+  // Integer loads and stores: the MemArg instructions without a float in their signature.
   static bool is_memory_op(Opcode op) {
-    switch (op) {
-      case Opcode::I32Load:
-      case Opcode::I64Load:
-      case Opcode::I32Load8S:
-      case Opcode::I32Load8U:
-      case Opcode::I32Load16S:
-      case Opcode::I32Load16U:
-      case Opcode::I64Load8S:
-      case Opcode::I64Load8U:
-      case Opcode::I64Load16S:
-      case Opcode::I64Load16U:
-      case Opcode::I64Load32S:
-      case Opcode::I64Load32U:
-      case Opcode::I32Store:
-      case Opcode::I64Store:
-      case Opcode::I32Store8:
-      case Opcode::I32Store16:
-      case Opcode::I64Store8:
-      case Opcode::I64Store16:
-      case Opcode::I64Store32: return true;
-      default: return false;
-    }
+    const wasm::OpcodeInfo& info = wasm::opcode_info(op);
+    return info.imm == wasm::ImmKind::MemArg &&
+           info.signature.find_first_of("fF") == std::string_view::npos;
+  }
+  static bool is_store(Opcode op) { return wasm::opcode_info(op).signature.back() == ':'; }
+  // Bytes accessed: the mnemonic's width suffix (load8_u, store16, load32_s), else the type's.
+  static uint32_t access_size(Opcode op) {
+    std::string_view text = wasm::opcode_info(op).text;  // "i64.load32_s"
+    std::string_view name = text.substr(text.find('.') + 1);
+    if (name.find("8") != std::string_view::npos) return 1;
+    if (name.find("16") != std::string_view::npos) return 2;
+    if (name.find("32") != std::string_view::npos) return 4;
+    return text.starts_with("i64") ? 8 : 4;
   }
   static bool is_integer_op(Opcode op) {
     auto v = static_cast<uint32_t>(op);
@@ -427,11 +420,7 @@ class LoopCompiler {
   // ---- Operand stack.
   uint32_t height() const { return static_cast<uint32_t>(stack_.size()); }
   bool push(Entry e) {
-    if (height() >= kMaxDepth) {
-      too_deep_ = true;
-      stack_.push_back(e);
-      return false;
-    }
+    if (height() >= kMaxDepth) return false;  // the whole loop is left to the interpreter
     stack_.push_back(e);
     return true;
   }
@@ -640,13 +629,7 @@ class LoopCompiler {
     const Entry& v = stack_[h];
     int32_t imm;
     if (imm32_of(v, w, imm)) return on_imm(imm);
-    if (v.kind == Kind::Local && local_reg_[v.local] < 0) {
-      if (!w && is64(v.local)) {  // never: validation matches types; keep the width exact
-        e_.load(false, RAX, slot(v.local));
-        return on_reg(RAX);
-      }
-      return on_mem(slot(v.local));
-    }
+    if (v.kind == Kind::Local && local_reg_[v.local] < 0) return on_mem(slot(v.local));
     on_reg(value_reg(h, RAX));
   }
 
@@ -834,39 +817,8 @@ class LoopCompiler {
     Opcode op = ins.op;
     auto offset = static_cast<int32_t>(ins.mem.offset);
     uint32_t h = height();
-    uint32_t size = 0;
-    bool is_store = false;
-    switch (op) {
-      case Opcode::I32Load8S:
-      case Opcode::I32Load8U:
-      case Opcode::I64Load8S:
-      case Opcode::I64Load8U:
-      case Opcode::I32Store8:
-      case Opcode::I64Store8: size = 1; break;
-      case Opcode::I32Load16S:
-      case Opcode::I32Load16U:
-      case Opcode::I64Load16S:
-      case Opcode::I64Load16U:
-      case Opcode::I32Store16:
-      case Opcode::I64Store16: size = 2; break;
-      case Opcode::I32Load:
-      case Opcode::I64Load32S:
-      case Opcode::I64Load32U:
-      case Opcode::I32Store:
-      case Opcode::I64Store32: size = 4; break;
-      default: size = 8; break;
-    }
-    switch (op) {
-      case Opcode::I32Store:
-      case Opcode::I64Store:
-      case Opcode::I32Store8:
-      case Opcode::I32Store16:
-      case Opcode::I64Store8:
-      case Opcode::I64Store16:
-      case Opcode::I64Store32: is_store = true; break;
-      default: break;
-    }
-    if (!is_store) {
+    uint32_t size = access_size(op);
+    if (!is_store(op)) {
       if (h < 1) return false;
       Reg a = checked_address(h - 1, offset, size, ins.offset);
       Reg dst = kTemps[h - 1];
@@ -999,7 +951,6 @@ class LoopCompiler {
   std::vector<TrackStub> track_;
   std::vector<AttentionStub> attention_;
   Emitter::Label common_exit_ = 0;
-  bool too_deep_ = false;
 };
 
 }  // namespace
