@@ -227,20 +227,31 @@ inline bool page_write_unrecorded(const uint32_t* stamps, uint32_t epoch, uint64
   note_write(mem, address, n);
 }
 
-// Callbacks of compiled loops (src/wasm/jit/loop_compiler.h). The attention check does what the
-// executor's check_attention does, except that it leaves the trap to the caller, marked with
+// Why the attention flag was set: -1 when nothing asks the guest to stop (go on), else the
+// TrapKind to stop with. The flag is cleared before the reasons are read, so a request made
+// meanwhile sets it again. Shared by the executor's check_attention and compiled loops.
+int32_t pending_stop(StoreImpl* s) {
+  s->attention.exchange(0, std::memory_order_acquire);
+  int requested = s->interrupt_kind.exchange(-1, std::memory_order_relaxed);
+  if (requested >= 0) return requested;
+  if (s->cpu_watch.expired.load(std::memory_order_relaxed)) {
+    // Spent for the rest of the outermost call: any later look (after a host function swallowed
+    // a nested call's trap, say) stops the guest again.
+    s->attention.store(1, std::memory_order_relaxed);
+    return static_cast<int32_t>(TrapKind::CpuLimit);
+  }
+  return -1;
+}
+const char* stop_message(TrapKind kind) {
+  return kind == TrapKind::CpuLimit ? "cpu time limit exceeded" : "interrupted";
+}
+
+// Callbacks of compiled loops (src/wasm/jit/loop_compiler.h). A stop is marked with
 // kAttentionTrap so that its message says why.
 constexpr int32_t kAttentionTrap = 0x100;
 int32_t jit_check_attention(jit::Context* ctx) {
-  auto* s = static_cast<StoreImpl*>(ctx->host);
-  s->attention.exchange(0, std::memory_order_acquire);
-  int requested = s->interrupt_kind.exchange(-1, std::memory_order_relaxed);
-  if (requested >= 0) return requested | kAttentionTrap;
-  if (s->cpu_watch.expired.load(std::memory_order_relaxed)) {
-    s->attention.store(1, std::memory_order_relaxed);
-    return static_cast<int32_t>(TrapKind::CpuLimit) | kAttentionTrap;
-  }
-  return -1;
+  int32_t stop = pending_stop(static_cast<StoreImpl*>(ctx->host));
+  return stop < 0 ? stop : stop | kAttentionTrap;
 }
 void jit_note_write(jit::Context* ctx, uint64_t address, uint64_t n) {
   note_write(static_cast<MemoryInst*>(ctx->host2), address, n);
@@ -257,8 +268,7 @@ run_compiled_loop(jit::LoopFn fn, jit::Context* ctx) {
 
 const char* jit_trap_message(uint32_t trap) {
   auto kind = static_cast<TrapKind>(trap & 0xff);
-  if (trap & kAttentionTrap)
-    return kind == TrapKind::CpuLimit ? "cpu time limit exceeded" : "interrupted";
+  if (trap & kAttentionTrap) return stop_message(kind);
   switch (kind) {
     case TrapKind::MemoryOutOfBounds: return "out of bounds memory access";
     case TrapKind::IntegerDivideByZero: return "integer divide by zero";
@@ -483,23 +493,12 @@ enter_guest : {
 }
 
 check_attention : {
-  // The flag is cleared before the reasons are read, so a request made meanwhile sets it again.
-  s->attention.exchange(0, std::memory_order_acquire);
-  int requested = s->interrupt_kind.exchange(-1, std::memory_order_relaxed);
-  if (requested >= 0) {
-    fr->pc = pc;
-    out.trap = static_cast<TrapKind>(requested);
-    out.message = out.trap == TrapKind::CpuLimit ? "cpu time limit exceeded" : "interrupted";
-    goto trap;
-  }
-  if (s->cpu_watch.expired.load(std::memory_order_relaxed)) {
-    // Spent for the rest of the outermost call: any later look (after a host function swallowed
-    // a nested call's trap, say) stops the guest again.
-    s->attention.store(1, std::memory_order_relaxed);
-    fr->pc = pc;
-    TRAP(CpuLimit, "cpu time limit exceeded");
-  }
-  NEXT();
+  int32_t stop = pending_stop(s);
+  if (stop < 0) NEXT();
+  fr->pc = pc;
+  out.trap = static_cast<TrapKind>(stop);
+  out.message = stop_message(out.trap);
+  goto trap;
 }
 
   // ---------------------------------------------------------------------------------------
