@@ -88,7 +88,6 @@ struct Ctrl {
   uint32_t base = 0;
   Emitter::Label label = 0;  // loop: the header; block/if: the end
   Emitter::Label else_label = 0;
-  Emitter::Label body = 0;  // loop: after the attention check
   bool has_else = false;
 };
 
@@ -302,13 +301,13 @@ class LoopCompiler {
         c.label = e_.new_label();
         if (op == Opcode::Loop) {
           e_.bind(c.label);
-          c.body = e_.new_label();
-          // Every iteration passes the header: the attention flag is looked at here.
-          AttentionStub a{e_.new_label(), c.body, trap_site_index(ins.offset, 0)};
+          // Every iteration passes the header: the attention flag is looked at here, and the
+          // stub goes on with the body.
+          AttentionStub a{e_.new_label(), e_.new_label(), trap_site_index(ins.offset, 0)};
           e_.load(true, RAX, frame(kFrameAttention));
           e_.cmp8_imm(Mem{RAX, -1, 0}, 0);
           e_.jcc(kNE, a.stub);
-          e_.bind(c.body);
+          e_.bind(a.resume);
           attention_.push_back(a);
         }
         ctrls_.push_back(c);
