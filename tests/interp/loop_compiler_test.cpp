@@ -5,9 +5,12 @@
 
 #include "wasm/jit/loop_compiler.h"
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_util.h"
@@ -394,6 +397,30 @@ TEST(LoopCompiler, DeadlineAndInterruptStopACompiledLoop) {
   // The store is not terminated (spec_options), so it runs again, and stops again.
   EXPECT_EQ(sides.both("spin", {i32(1)}).trap, TrapKind::CpuLimit);
   EXPECT_EQ(sides.both("spin", {i32(0)}).outcome, Outcome::Ok);
+
+  // Store::interrupt from another thread stops it with the kind asked for (a store without a
+  // deadline, so that only the interrupt can stop it).
+  TwoSides no_deadline(wat);
+  ASSERT_TRUE(no_deadline.ok());
+  Store& store = no_deadline.store(0);
+  auto spin = no_deadline.instance(0)->get_function("spin");
+  ASSERT_TRUE(spin.has_value());
+  std::atomic<bool> done{false};
+  std::thread interrupter([&] {
+    while (!done) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      store.interrupt(TrapKind::HostAbort);
+    }
+  });
+  std::vector<Value> args = {i32(1)};
+  CallResult stopped = store.call(*spin, args);
+  done = true;
+  interrupter.join();
+  EXPECT_EQ(stopped.outcome, Outcome::Abort);
+  EXPECT_EQ(stopped.trap, TrapKind::HostAbort);
+  EXPECT_EQ(stopped.message, "interrupted");
+  ASSERT_FALSE(stopped.backtrace.empty());
+  if (jit_here()) EXPECT_TRUE(no_deadline.compiled("spin"));
 }
 
 TEST(LoopCompiler, LoopsItDoesNotTakeStillRun) {
